@@ -1,0 +1,60 @@
+"""fastcomm: a fast, correct real-time WebSocket server for Python.
+
+The public API::
+
+    app = fastcomm.App()
+
+    class Add(fastcomm.Message, tag="add"):
+        a: int
+        b: int
+
+    @app.on(Add)
+    def add(msg: Add, conn: fastcomm.Connection) -> int:
+        return msg.a + msg.b
+"""
+
+from fastcomm.app import App, ConnectRequest, Identity
+from fastcomm.config import Config, build_config
+from fastcomm.errors import (
+    AppLoadError,
+    ClientError,
+    CloseCode,
+    ConfigError,
+    ConnectionClosed,
+    ErrorCode,
+    FastcommError,
+    ProtocolViolation,
+    Rejected,
+    RequestFailed,
+    WireError,
+)
+from fastcomm.protocol.messages import Message, ServerMessage
+from fastcomm.server.connection import Connection
+from fastcomm.server.runtime import Server, serve
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "App",
+    "AppLoadError",
+    "ClientError",
+    "CloseCode",
+    "Config",
+    "ConfigError",
+    "ConnectRequest",
+    "Connection",
+    "ConnectionClosed",
+    "ErrorCode",
+    "FastcommError",
+    "Identity",
+    "Message",
+    "ProtocolViolation",
+    "Rejected",
+    "RequestFailed",
+    "ServerMessage",
+    "Server",
+    "WireError",
+    "__version__",
+    "build_config",
+    "serve",
+]

@@ -1,0 +1,137 @@
+"""The application object: message handlers and lifecycle hooks.
+
+An :class:`App` is declarative: it records handlers and hooks; the server
+builds its router from it once at startup. Registering after the server
+started has no effect on that server.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import msgspec
+
+from fastcomm.protocol.messages import Message
+
+if TYPE_CHECKING:
+    from fastcomm.server.connection import Connection
+
+__all__ = ["App", "ConnectRequest", "Handler", "Identity"]
+
+M = TypeVar("M", bound=Message)
+Handler = Callable[[Any, "Connection"], Any]
+F = TypeVar("F", bound=Callable[..., Any])
+
+_RESERVED = {
+    "ping", "pong", "welcome", "result", "error", "subscribe", "unsubscribe", "publish",
+    "presence", "history", "subscribed", "unsubscribed", "published", "message", "join", "leave",
+}  # fmt: skip
+
+
+class Identity(msgspec.Struct, frozen=True):
+    """Who a connection belongs to: ``user`` (None for anonymous) and metadata."""
+
+    user: str | None = None
+    meta: Any = None
+
+
+class ConnectRequest(msgspec.Struct, frozen=True):
+    """The upgrade request as a connect hook sees it.
+
+    ``query`` holds the last value of each query parameter; ``headers`` is
+    case-insensitive; ``token`` is the bearer token from the ``Authorization``
+    header or the ``token`` query parameter, whichever is present (header first).
+    """
+
+    path: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
+    peer: tuple[str, int] | None
+    token: str | None
+
+
+ConnectHook = Callable[[ConnectRequest], "Identity | None"]
+DisconnectHook = Callable[["Connection"], "Awaitable[None] | None"]
+
+
+class App:
+    """Handlers for application message types, plus connect/disconnect hooks.
+
+    Example::
+
+        app = fastcomm.App()
+
+        @app.on(Add)
+        async def add(msg: Add, conn: fastcomm.Connection) -> int:
+            return msg.a + msg.b
+    """
+
+    def __init__(self) -> None:
+        self.handlers: dict[type[Message], Handler] = {}
+        self.connect_hook: ConnectHook | None = None
+        self.disconnect_hooks: list[DisconnectHook] = []
+        self.push_types: set[type[Message]] = set()
+        self.subscribe_hook: Callable[[Connection, str], Any] | None = None
+        self.publish_hook: Callable[[Connection, str, Any], Any] | None = None
+        self.runtime: Any = None  # set by the server while it runs
+
+    def on(self, msg_type: type[M]) -> Callable[[F], F]:
+        """Register the handler of ``msg_type``; its return value is the reply.
+
+        The handler is ``(msg, conn) -> result``, sync or async. Raise
+        :class:`fastcomm.WireError` to answer with a specific error code.
+        """
+        if not (isinstance(msg_type, type) and issubclass(msg_type, Message)):
+            raise TypeError("app.on() takes a fastcomm.Message subclass")
+        tag = msgspec.inspect.type_info(msg_type).tag  # type: ignore[attr-defined]
+        if not isinstance(tag, str):
+            raise TypeError(f"{msg_type.__name__} needs a string tag, e.g. tag='add'")
+        if tag in _RESERVED:
+            raise ValueError(f"message type {tag!r} is reserved by the protocol")
+        if msg_type in self.handlers:
+            raise ValueError(f"a handler for {tag!r} is already registered")
+
+        def register(func: F) -> F:
+            if not callable(func):
+                raise TypeError("handler must be callable")
+            self.handlers[msg_type] = func
+            return func
+
+        return register
+
+    def on_connect(self, func: ConnectHook) -> ConnectHook:
+        """Register the connect hook (synchronous: it runs before the upgrade).
+
+        It returns an :class:`Identity`, or None for an anonymous connection,
+        or raises :class:`fastcomm.Rejected` to answer with an HTTP status.
+        """
+        if inspect.iscoroutinefunction(func):
+            raise TypeError("the connect hook must be synchronous (it runs in the handshake)")
+        self.connect_hook = func
+        return func
+
+    def on_disconnect(self, func: DisconnectHook) -> DisconnectHook:
+        """Register a hook called once after each connection closed (sync or async)."""
+        self.disconnect_hooks.append(func)
+        return func
+
+    def message(self, msg_type: type[M]) -> type[M]:
+        """Declare a server-to-client message type the app pushes (documentation aid)."""
+        self.push_types.add(msg_type)
+        return msg_type
+
+    def authorize_subscribe(
+        self, func: Callable[[Connection, str], Any]
+    ) -> Callable[[Connection, str], Any]:
+        """Register ``(conn, channel) -> bool``; False answers ``forbidden``."""
+        self.subscribe_hook = func
+        return func
+
+    def authorize_publish(
+        self, func: Callable[[Connection, str, Any], Any]
+    ) -> Callable[[Connection, str, Any], Any]:
+        """Register ``(conn, channel, data) -> bool``; False answers ``forbidden``."""
+        self.publish_hook = func
+        return func

@@ -1,0 +1,48 @@
+"""Plain counters updated on the hot path and read by ``/status`` and ``/metrics``.
+
+Counting is an integer increment on a slotted object; exporting (JSON or
+Prometheus) happens only when someone asks.
+"""
+
+from __future__ import annotations
+
+import time
+
+__all__ = ["Stats"]
+
+
+class Stats:
+    """Process-wide counters. Connection and session gauges live in the registries."""
+
+    __slots__ = (
+        "connections_total",
+        "errors",
+        "handshake_rejects",
+        "messages_in",
+        "messages_out",
+        "route_seconds",
+        "routed",
+        "slow_consumers",
+        "started",
+    )
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.connections_total = 0
+        self.messages_in = 0
+        self.messages_out = 0
+        self.routed: dict[str, int] = {}  # message type -> count
+        self.errors: dict[str, int] = {}  # error code or close code -> count
+        self.handshake_rejects: dict[int, int] = {}  # HTTP status -> count
+        self.slow_consumers = 0
+        self.route_seconds = 0.0
+
+    def error(self, code: str) -> None:
+        self.errors[code] = self.errors.get(code, 0) + 1
+
+    def reject(self, status: int) -> None:
+        self.handshake_rejects[status] = self.handshake_rejects.get(status, 0) + 1
+
+    @property
+    def uptime(self) -> float:
+        return time.monotonic() - self.started

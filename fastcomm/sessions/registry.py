@@ -1,0 +1,90 @@
+"""Index of live sessions (by id and by user) and of resumable detached ones."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from fastcomm.sessions.session import Session
+
+__all__ = ["SessionRegistry"]
+
+
+class SessionRegistry:
+    """Live sessions by id and by user, plus detached sessions kept for ``ttl``.
+
+    Contract: :meth:`attach` returns a live session (resumed or new);
+    :meth:`detach` removes it from the live indexes at once and keeps a
+    resumable record only if ``ttl > 0``; :meth:`expire` drops records whose
+    time is up. A user may hold many live sessions.
+    """
+
+    def __init__(self, ttl: float, clock: Any = time.monotonic) -> None:
+        self.ttl = ttl
+        self._clock = clock
+        self.live: dict[str, Session] = {}
+        self.by_user: dict[str, set[Session]] = {}
+        self._detached: dict[str, Session] = {}  # resume token -> session
+
+    def __len__(self) -> int:
+        return len(self.live)
+
+    @property
+    def detached_count(self) -> int:
+        return len(self._detached)
+
+    def attach(self, user: str | None, meta: Any, resume_token: str | None) -> tuple[Session, bool]:
+        """Return ``(session, resumed)``: the detached session for ``resume_token``
+        if it is still within its TTL and belongs to the same user, else a new one."""
+        session = None
+        if resume_token:
+            candidate = self._detached.get(resume_token)
+            if candidate is not None and candidate.user == user:
+                if candidate.expires > self._clock():
+                    session = self._detached.pop(resume_token)
+                    session.meta = meta
+                else:
+                    del self._detached[resume_token]
+        resumed = session is not None
+        if session is None:
+            session = Session(secrets.token_urlsafe(12), user, meta, secrets.token_urlsafe(24))
+        self.live[session.id] = session
+        if user is not None:
+            self.by_user.setdefault(user, set()).add(session)
+        return session, resumed
+
+    def detach(self, session: Session) -> None:
+        """Remove a session from the live indexes; keep it resumable for ``ttl``."""
+        session.conn = None
+        if self.live.pop(session.id, None) is None:
+            return
+        if session.user is not None:
+            peers = self.by_user.get(session.user)
+            if peers is not None:
+                peers.discard(session)
+                if not peers:
+                    del self.by_user[session.user]
+        if self.ttl > 0:
+            session.expires = self._clock() + self.ttl
+            self._detached[session.resume_token] = session
+
+    def revoke(self, session: Session) -> None:
+        """Forget a session entirely: it can no longer be resumed."""
+        self.detach(session)
+        self._detached.pop(session.resume_token, None)
+
+    def expire(self) -> list[Session]:
+        """Drop detached sessions whose TTL passed; return them."""
+        now = self._clock()
+        gone = [s for s in self._detached.values() if s.expires <= now]
+        for session in gone:
+            del self._detached[session.resume_token]
+        return gone
+
+    def get(self, session_id: str) -> Session | None:
+        return self.live.get(session_id)
+
+    def of_user(self, user: str) -> Iterator[Session]:
+        return iter(tuple(self.by_user.get(user, ())))
