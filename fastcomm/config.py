@@ -9,6 +9,7 @@ environment.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -18,7 +19,7 @@ import msgspec
 
 from fastcomm.errors import ConfigError
 
-__all__ = ["Config", "build_config", "ENV_PREFIX"]
+__all__ = ["ENV_PREFIX", "Config", "build_config"]
 
 ENV_PREFIX = "FASTCOMM_"
 MiB = 1024 * 1024
@@ -96,6 +97,9 @@ _FIELDS = {f.name: f for f in msgspec.structs.fields(Config)}
 
 
 def _check(config: Config) -> Config:
+    for name in _POSITIVE + _NON_NEGATIVE:
+        if not math.isfinite(getattr(config, name)):
+            raise ConfigError(f"{name} must be a finite number, got {getattr(config, name)!r}")
     for name in _POSITIVE:
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name} must be greater than 0, got {getattr(config, name)!r}")
@@ -139,7 +143,9 @@ def _parse_env_value(name: str, text: str) -> Any:
         try:
             return tomllib.loads(f"v = {text.strip()}")["v"]
         except tomllib.TOMLDecodeError:
-            raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be a number, got {text!r}") from None
+            raise ConfigError(
+                f"{ENV_PREFIX}{name.upper()} must be a number, got {text!r}"
+            ) from None
     return text
 
 

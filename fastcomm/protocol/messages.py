@@ -42,7 +42,7 @@ class Message(msgspec.Struct, tag_field="type", kw_only=True):
     ``id``.
     """
 
-    id: int | None | msgspec.UnsetType = msgspec.UNSET
+    id: int | msgspec.UnsetType | None = msgspec.UNSET
 
 
 def has_id(msg: Message) -> bool:

@@ -24,7 +24,7 @@ from fastcomm.protocol.messages import Message, Ping, Pong, Result
 if TYPE_CHECKING:
     from fastcomm.server.connection import Connection
 
-__all__ = ["Router", "Route"]
+__all__ = ["Route", "Router"]
 
 log = logging.getLogger("fastcomm.router")
 Route = Callable[[Any, "Connection"], None]

@@ -40,6 +40,7 @@ class Connection:
     """
 
     __slots__ = (
+        "__weakref__",
         "_abort_timer",
         "_frame",
         "_high_water",
@@ -47,13 +48,12 @@ class Connection:
         "closed",
         "codec",
         "paused",
-        "rate_strikes",
         "rate_stamp",
+        "rate_strikes",
         "rate_tokens",
         "request",
         "session",
         "transport",
-        "__weakref__",
     )
 
     def __init__(
@@ -129,7 +129,8 @@ class Connection:
         self.send_encoded(self.codec.encode(ErrorReply(rid, code, message, details)))
 
     def _buffered(self) -> int:
-        return self.transport.underlying_transport.get_write_buffer_size()  # type: ignore[no-any-return]
+        size: int = self.transport.underlying_transport.get_write_buffer_size()
+        return size
 
     # -- closing --------------------------------------------------------------
     def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:

@@ -58,8 +58,10 @@ class Handshake:
         self, peer_box: list[Any], request: WSUpgradeRequest
     ) -> WSListener | WSUpgradeResponseWithListener | None:
         try:
-            return self._decide(peer_box[0], request)
-        except Exception:  # noqa: BLE001 - never leak internals in a 500 body
+            decision: WSListener | WSUpgradeResponseWithListener | None
+            decision = self._decide(peer_box[0], request)
+            return decision
+        except Exception:
             log.exception("handshake failed")
             self.runtime.stats.reject(500)
             return _error(500, "internal server error")

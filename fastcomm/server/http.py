@@ -17,7 +17,9 @@ Endpoint = Callable[[], WSUpgradeResponseWithListener]
 _json = msgspec.json.Encoder()
 
 
-def ok(body: bytes, content_type: str = "text/plain; charset=utf-8") -> WSUpgradeResponseWithListener:
+def ok(
+    body: bytes, content_type: str = "text/plain; charset=utf-8"
+) -> WSUpgradeResponseWithListener:
     response = WSUpgradeResponse.create_ok_response(
         body, {"Content-Type": content_type, "Cache-Control": "no-store"}
     )

@@ -33,7 +33,7 @@ _PING = WSMsgType.PING
 _PONG = WSMsgType.PONG
 
 
-class ServerListener(WSListener):  # type: ignore[misc]
+class ServerListener(WSListener):
     """Frame handling for one connection; ``conn`` exists once connected.
 
     ``on_message(conn, binary, payload)`` receives every whole, valid message.
@@ -45,9 +45,9 @@ class ServerListener(WSListener):  # type: ignore[misc]
         "conn",
         "idle",
         "limited",
-        "pending",
         "max_size",
         "on_message",
+        "pending",
         "ping_sent",
         "runtime",
         "seen",
@@ -135,7 +135,7 @@ class ServerListener(WSListener):  # type: ignore[misc]
             conn.rate_strikes = 0
         try:
             self.on_message(conn, binary, payload)
-        except Exception:  # noqa: BLE001 - a bug must not take the process down
+        except Exception:
             log.exception("unexpected error while handling a message")
             conn.close(CloseCode.INTERNAL_ERROR, "internal error")
 

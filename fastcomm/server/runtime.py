@@ -17,11 +17,11 @@ from functools import partial
 from typing import Any
 
 from picows import WSAutoPingStrategy, WSMsgType, WSTransport
-from picows.picows import WSProtocol
+from picows.picows import WSProtocol  # type: ignore[attr-defined]
 
 from fastcomm.app import App, ConnectRequest, Identity
 from fastcomm.config import Config, build_config
-from fastcomm.errors import CloseCode
+from fastcomm.errors import CloseCode, ErrorCode
 from fastcomm.protocol.codec import Codec
 from fastcomm.protocol.messages import Welcome
 from fastcomm.routing.router import Router
@@ -41,9 +41,11 @@ class _Protocol(WSProtocol):  # type: ignore[misc]
     """picows protocol that tells the handshake the peer address."""
 
     __slots__ = ("peer_box",)
+    peer_box: list[Any] | None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.peer_box[0] = transport.get_extra_info("peername")
+        if self.peer_box is not None:
+            self.peer_box[0] = transport.get_extra_info("peername")
         self.peer_box = None
         super().connection_made(transport)
 
@@ -95,7 +97,8 @@ class Server:
         return 0
 
     def routed_counts(self) -> dict[str, int]:
-        return {cls.__struct_config__.tag: n for cls, n in self.router.counts.items() if n}  # type: ignore[attr-defined]
+        counts = self.router.counts
+        return {str(cls.__struct_config__.tag): n for cls, n in counts.items() if n}
 
     # -- connections --------------------------------------------------------------
     def new_listener(
@@ -137,7 +140,7 @@ class Server:
         for detach in self.on_detach:
             try:
                 detach(conn)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("cleanup after disconnect failed")
         self.sessions.detach(conn.session)
         for hook in self.app.disconnect_hooks:
@@ -145,13 +148,14 @@ class Server:
                 result = hook(conn)
                 if inspect.isawaitable(result):
                     self.router.spawn(_guard(result))
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("disconnect hook failed")
 
     def _route(self, conn: Connection, binary: bool, payload: bytes) -> None:
         if binary is not conn.codec.binary:
             kind = "binary" if binary else "text"
-            conn.send_error(None, "invalid_message", f"{kind} frames are not used by {conn.codec.name}")
+            text = f"{kind} frames are not used by {conn.codec.name}"
+            conn.send_error(None, ErrorCode.INVALID_MESSAGE, text)
             return
         self.router.dispatch(conn, payload)
 
@@ -192,9 +196,10 @@ class Server:
         for listener in list(self.listeners):
             if listener.conn is not None:
                 listener.conn.close(CloseCode.GOING_AWAY, "server shutting down")
-        deadline = time.monotonic() + self.config.drain_timeout
         if self.router.inflight:
             await asyncio.wait(set(self.router.inflight), timeout=self.config.drain_timeout)
+        # Peers get a short while to complete the close handshake, then are cut.
+        deadline = time.monotonic() + min(self.config.drain_timeout, 2.0)
         while self.listeners and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         for listener in list(self.listeners):
@@ -244,7 +249,7 @@ class Server:
 async def _guard(awaitable: Any) -> None:
     try:
         await awaitable
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.exception("disconnect hook failed")
 
 

@@ -1,0 +1,148 @@
+"""The ``fastcomm`` command line.
+
+``fastcomm serve [APP] [--setting VALUE ...]`` builds the one :class:`Config`
+(flags over ``FASTCOMM_*`` environment over ``--config`` TOML over defaults),
+loads ``APP`` and runs the server. Every setting flag is derived from a
+:class:`Config` field (``max_connections`` -> ``--max-connections``); a flag
+left out is None, so the environment and the file still apply.
+
+Any usage error, bad value, :class:`ConfigError` or :class:`AppLoadError`
+prints exactly one line, ``fastcomm: error: ...``, to stderr and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import typing
+from typing import Any, NoReturn
+
+import msgspec
+
+from fastcomm import __version__
+from fastcomm.config import Config, build_config
+from fastcomm.errors import AppLoadError, ConfigError
+from fastcomm.loader import load_app
+from fastcomm.logs import configure_logging
+
+__all__ = ["build_parser", "main"]
+
+PROG = "fastcomm"
+USAGE_ERROR = 2
+# `app` is the positional APP; `namespaces` is structured and lives in the TOML file only.
+_SETTINGS = tuple(f for f in msgspec.structs.fields(Config) if f.name not in ("app", "namespaces"))
+
+
+class _UsageError(Exception):
+    """argparse rejected the command line; the message is argparse's, without usage."""
+
+
+class _Exit(Exception):
+    """--help or --version printed their text; the command ends with ``status``."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser that raises instead of printing usage or calling sys.exit."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Prefix matching would let a future flag silently change what `--heart` means.
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(message)
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        # Only --help and --version get here (error() no longer calls exit) and have no message.
+        raise _Exit(status)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the parser; each subcommand sets ``run``, a function of the parsed args."""
+    parser = _Parser(prog=PROG, description="A real-time WebSocket server.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=_Parser
+    )
+    _add_serve(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status.
+
+    0 after ``--help``/``--version``, 2 after a usage or configuration error
+    (one line on stderr), otherwise what the subcommand returns.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        run: typing.Callable[[argparse.Namespace], int] = args.run
+        return run(args)
+    except (_UsageError, ConfigError, AppLoadError) as exc:
+        print(f"{PROG}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return USAGE_ERROR
+    except _Exit as exc:
+        return exc.status
+
+
+def _add_serve(commands: argparse._SubParsersAction[_Parser]) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="run the WebSocket server",
+        description="Run the WebSocket server. Settings not given as flags come from "
+        "FASTCOMM_<SETTING> environment variables, then the --config file, then defaults.",
+    )
+    serve.add_argument(
+        "app",
+        nargs="?",
+        metavar="APP",
+        help="the fastcomm.App: module:attr or path/to/file.py:attr",
+    )
+    serve.add_argument("--config", metavar="FILE", help="TOML settings file (or FASTCOMM_CONFIG)")
+    group = serve.add_argument_group("settings")
+    for field in _SETTINGS:
+        _add_setting(group, field)
+    serve.set_defaults(run=_serve)
+
+
+def _add_setting(group: argparse._ArgumentGroup, field: msgspec.structs.FieldInfo) -> None:
+    """Add the flag for one Config field, shaped by the field's type."""
+    flag = "--" + field.name.replace("_", "-")
+    kind: Any = field.type
+    common: dict[str, Any] = {"dest": field.name, "default": None}
+    if kind is bool:
+        group.add_argument(
+            flag,
+            action=argparse.BooleanOptionalAction,
+            help=f"default: {'on' if field.default else 'off'}",
+            **common,
+        )
+    elif kind in (int, float):
+        group.add_argument(flag, type=kind, metavar="N", help=f"default: {field.default}", **common)
+    elif typing.get_origin(kind) is typing.Literal:
+        choices = typing.get_args(kind)
+        group.add_argument(flag, choices=choices, help=f"default: {field.default}", **common)
+    elif typing.get_origin(kind) is tuple:
+        # Repeatable, singular name: --allowed-origin A --allowed-origin B.
+        group.add_argument(
+            flag.removesuffix("s"), action="append", metavar="VALUE", help="repeatable", **common
+        )
+    else:
+        group.add_argument(flag, metavar="VALUE", help=f"default: {field.default}", **common)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    overrides = {field.name: getattr(args, field.name) for field in _SETTINGS}
+    overrides["app"] = args.app
+    config = build_config(overrides, config_file=args.config)
+    configure_logging(config.log_level, config.log_format)
+    app = None if config.app is None else load_app(config.app)
+    # Looked up at call time, so tests can stand in a fake runtime module.
+    from fastcomm.server.runtime import serve
+
+    return serve(config, app)

@@ -1,0 +1,118 @@
+"""Fixtures: real servers on free ports, real clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+
+import fastcomm
+
+
+@asynccontextmanager
+async def running(app: fastcomm.App | None = None, **options: Any) -> AsyncIterator[fastcomm.Server]:
+    """A fastcomm server on a free port for the duration of the block."""
+    options.setdefault("port", 0)
+    server = fastcomm.Server(app, **options)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+async def http_get(port: int, path: str, host: str = "127.0.0.1") -> tuple[int, bytes]:
+    """A plain HTTP/1.1 GET on the server port; returns (status, body)."""
+
+    def get() -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(f"http://{host}:{port}{path}", timeout=5) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    return await asyncio.to_thread(get)
+
+
+async def status_of(server: fastcomm.Server) -> dict[str, Any]:
+    code, body = await http_get(server.port, "/status")
+    assert code == 200
+    return json.loads(body)  # type: ignore[no-any-return]
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 5.0) -> None:
+    """Wait until ``check()`` is truthy (an awaited condition, not a sleep-assert)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    """``python -m fastcomm serve`` as a subprocess on a free port."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        cmd = [sys.executable, "-m", "fastcomm", "serve", *args, "--port", str(self.port)]
+        self.proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, **(env or {})},
+        )
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.proc.stderr.read().decode()}")  # type: ignore[union-attr]
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        self.proc.kill()
+        raise RuntimeError("server did not start")
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def server_process() -> Iterator[Callable[..., ServerProcess]]:
+    started: list[ServerProcess] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> ServerProcess:
+        proc = ServerProcess(*args, env=env)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()

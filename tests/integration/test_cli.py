@@ -1,0 +1,242 @@
+"""``python -m fastcomm``: exit codes and the one-line error contract.
+
+Every failure must exit 2 with exactly one line, ``fastcomm: error: ...``, on
+stderr. These run the real command in a subprocess; every case fails before a
+server would start. The last tests run ``main`` in-process with a fake runtime.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+import fastcomm
+from fastcomm import cli
+from fastcomm.config import Config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("FASTCOMM_")}
+    environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), environ.get("PYTHONPATH")]))
+    environ.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "fastcomm", *args],
+        check=False,
+        cwd=cwd,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def assert_usage_error(result: subprocess.CompletedProcess[str], phrase: str) -> None:
+    lines = result.stderr.splitlines()
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("fastcomm: error: "), lines[0]
+    assert phrase in lines[0], lines[0]
+
+
+def test_version(tmp_path: Path) -> None:
+    result = run_cli("--version", cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout == f"fastcomm {fastcomm.__version__}\n"
+    assert result.stderr == ""
+
+
+def test_help_exits_0(tmp_path: Path) -> None:
+    result = run_cli("serve", "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "--max-connections" in result.stdout
+    assert "--allowed-origin" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "phrase"),
+    [
+        ((), "the following arguments are required: COMMAND"),
+        (("nosuchcommand",), "invalid choice: 'nosuchcommand'"),
+        (("serve", "--port", "abc"), "argument --port: invalid int value: 'abc'"),
+        (("serve", "--port", "70000"), "port must be between 0 and 65535"),
+        (("serve", "--rate-limit", "fast"), "argument --rate-limit: invalid float value"),
+        (("serve", "--max-connections", "0"), "max_connections must be greater than 0"),
+        (("serve", "--path", "ws"), "path must start with '/'"),
+        (("serve", "--log-level", "loud"), "argument --log-level: invalid choice: 'loud'"),
+        (("serve", "--bogus"), "unrecognized arguments: --bogus"),
+        (("serve", "--max-conn", "5"), "unrecognized arguments: --max-conn"),
+        (("serve", "nocolon"), "app must be 'module:attr'"),
+        (("serve", "mod:"), "app must be 'module:attr'"),
+    ],
+)
+def test_bad_command_line(tmp_path: Path, args: tuple[str, ...], phrase: str) -> None:
+    assert_usage_error(run_cli(*args, cwd=tmp_path), phrase)
+
+
+@pytest.mark.parametrize(
+    ("env", "phrase"),
+    [
+        ({"FASTCOMM_PORT": "abc"}, "FASTCOMM_PORT must be a number"),
+        ({"FASTCOMM_ECHO": "maybe"}, "FASTCOMM_ECHO must be a boolean"),
+        ({"FASTCOMM_PORTT": "1"}, "unknown environment variable FASTCOMM_PORTT"),
+    ],
+)
+def test_bad_environment(tmp_path: Path, env: dict[str, str], phrase: str) -> None:
+    assert_usage_error(run_cli("serve", cwd=tmp_path, env=env), phrase)
+
+
+def test_bad_toml(tmp_path: Path) -> None:
+    (tmp_path / "bad.toml").write_text("port = = 1\n[unclosed\n")
+    result = run_cli("serve", "--config", "bad.toml", cwd=tmp_path)
+    assert_usage_error(result, "is not valid TOML")
+
+
+def test_bad_toml_from_env(tmp_path: Path) -> None:
+    (tmp_path / "bad.toml").write_text("port = = 1\n")
+    result = run_cli("serve", cwd=tmp_path, env={"FASTCOMM_CONFIG": "bad.toml"})
+    assert_usage_error(result, "is not valid TOML")
+
+
+def test_bad_value_in_toml(tmp_path: Path) -> None:
+    (tmp_path / "fc.toml").write_text('[fastcomm]\nport = "eighty"\n')
+    assert_usage_error(run_cli("serve", "--config", "fc.toml", cwd=tmp_path), "port")
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    result = run_cli("serve", "--config", "absent.toml", cwd=tmp_path)
+    assert_usage_error(result, "cannot read config file absent.toml")
+
+
+def test_flag_beats_bad_env(tmp_path: Path) -> None:
+    # The flag wins over FASTCOMM_PORT, so the error reported is the flag's own.
+    result = run_cli("serve", "--port", "70000", cwd=tmp_path, env={"FASTCOMM_PORT": "80"})
+    assert_usage_error(result, "got 70000")
+
+
+def test_missing_module(tmp_path: Path) -> None:
+    result = run_cli("serve", "no_such_module_xyz:app", cwd=tmp_path)
+    assert_usage_error(result, "module 'no_such_module_xyz' not found")
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    result = run_cli("serve", "apps/absent.py:app", cwd=tmp_path)
+    assert_usage_error(result, "app file 'apps/absent.py' not found")
+
+
+def test_file_with_syntax_error(tmp_path: Path) -> None:
+    (tmp_path / "broken.py").write_text("def app(:\n    pass\n")
+    result = run_cli("serve", "broken.py:app", cwd=tmp_path)
+    assert_usage_error(result, "error while importing 'broken.py': SyntaxError")
+
+
+def test_module_with_syntax_error(tmp_path: Path) -> None:
+    (tmp_path / "broken_mod.py").write_text("app = (\n")
+    result = run_cli("serve", "broken_mod:app", cwd=tmp_path)
+    assert_usage_error(result, "error while importing 'broken_mod': SyntaxError")
+
+
+def test_module_raising_on_import(tmp_path: Path) -> None:
+    (tmp_path / "raises.py").write_text("raise RuntimeError('boom\\nsecond line')\n")
+    result = run_cli("serve", "raises:app", cwd=tmp_path)
+    assert_usage_error(result, "RuntimeError: boom second line")
+
+
+def test_module_with_missing_dependency_is_not_reported_as_missing(tmp_path: Path) -> None:
+    (tmp_path / "needs_dep.py").write_text("import no_such_dependency_xyz\n")
+    result = run_cli("serve", "needs_dep:app", cwd=tmp_path)
+    assert_usage_error(result, "ModuleNotFoundError: No module named 'no_such_dependency_xyz'")
+
+
+def test_missing_attribute_in_module_from_cwd(tmp_path: Path) -> None:
+    (tmp_path / "myapp.py").write_text("other = 1\n")
+    result = run_cli("serve", "myapp:app", cwd=tmp_path)
+    assert_usage_error(result, "'myapp' has no attribute 'app'")
+
+
+def test_missing_attribute_in_file(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "myapp.py").write_text("other = 1\n")
+    result = run_cli("serve", "sub/myapp.py:app", cwd=tmp_path)
+    assert_usage_error(result, "'sub/myapp.py' has no attribute 'app'")
+
+
+@pytest.mark.parametrize("spec", ["notapp.py:app", "notapp:app"])
+def test_attribute_is_not_an_app(tmp_path: Path, spec: str) -> None:
+    (tmp_path / "notapp.py").write_text("app = {'not': 'an App'}\n")
+    result = run_cli("serve", spec, cwd=tmp_path)
+    assert_usage_error(result, "is a dict, not a fastcomm.App")
+
+
+def test_app_from_env(tmp_path: Path) -> None:
+    result = run_cli("serve", cwd=tmp_path, env={"FASTCOMM_APP": "no_such_module_xyz:app"})
+    assert_usage_error(result, "module 'no_such_module_xyz' not found")
+
+
+@pytest.fixture
+def fake_runtime(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Config, object]]:
+    """Replace runtime.serve (and logging setup) in-process; return the calls it gets."""
+    seen: list[tuple[Config, object]] = []
+
+    def serve(config: Config, app: object) -> int:
+        seen.append((config, app))
+        return 7
+
+    runtime = types.ModuleType("fastcomm.server.runtime")
+    runtime.serve = serve  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "fastcomm.server.runtime", runtime)
+    monkeypatch.setattr(cli, "configure_logging", lambda level, fmt: None)
+    for key in [k for k in os.environ if k.startswith("FASTCOMM_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # load_app may prepend a directory
+    return seen
+
+
+def test_flags_reach_the_runtime(
+    fake_runtime: list[tuple[Config, object]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("FASTCOMM_HOST", "0.0.0.0")
+    toml = tmp_path / "fc.toml"
+    toml.write_text("max_connections = 3\nport = 1\n")
+
+    flags = "--port 0 --echo --no-presence --heartbeat 2.5 --log-format json"
+    origins = "--allowed-origin https://a --allowed-origin https://b"
+    status = cli.main(["serve", "--config", str(toml), *flags.split(), *origins.split()])
+
+    assert status == 7
+    [(config, app)] = fake_runtime
+    assert app is None
+    assert config == Config(
+        host="0.0.0.0",
+        port=0,
+        echo=True,
+        presence=False,
+        allowed_origins=("https://a", "https://b"),
+        heartbeat=2.5,
+        log_format="json",
+        max_connections=3,
+    )
+
+
+def test_loaded_app_reaches_the_runtime(
+    fake_runtime: list[tuple[Config, object]], tmp_path: Path
+) -> None:
+    from fastcomm.app import App
+
+    app_file = tmp_path / "chat_app.py"
+    app_file.write_text("from fastcomm.app import App\n\nclass Holder:\n    app = App()\n")
+    spec = f"{app_file}:Holder.app"
+
+    assert cli.main(["serve", spec]) == 7
+
+    [(config, app)] = fake_runtime
+    assert config.app == spec
+    assert isinstance(app, App)
