@@ -20,7 +20,9 @@ import fastcomm
 
 
 @asynccontextmanager
-async def running(app: fastcomm.App | None = None, **options: Any) -> AsyncIterator[fastcomm.Server]:
+async def running(
+    app: fastcomm.App | None = None, **options: Any
+) -> AsyncIterator[fastcomm.Server]:
     """A fastcomm server on a free port for the duration of the block."""
     options.setdefault("port", 0)
     server = fastcomm.Server(app, **options)

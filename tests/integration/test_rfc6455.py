@@ -68,6 +68,7 @@ async def test_protocol_violations_close_with_the_right_code(
             ws.send_frame(opcode, payload, fin=fin, rsv=rsv)
         received, _ = await ws.recv_until_close()
         assert received == code
+        ws.close()
         # Other clients are unaffected.
         other = await connect(server)
         other.send_text('{"type":"ping","id":1}')
@@ -99,6 +100,7 @@ async def test_message_over_max_size_is_1009(fragmented: bool) -> None:
             ws.send_frame(1, body)
         code, _ = await ws.recv_until_close()
         assert code == 1009
+        ws.close()
 
 
 async def test_message_at_max_size_is_accepted() -> None:
@@ -144,10 +146,9 @@ async def test_close_with_invalid_utf8_reason_is_1007() -> None:
 
 
 async def test_clean_close_with_websockets_library() -> None:
-    async with running() as server:
-        async with websockets.connect(server.url) as ws:
-            await ws.recv()
-            await ws.close(code=1000, reason="bye")
-            assert ws.close_code == 1000
-            assert ws.protocol.close_rcvd is not None
-            assert ws.protocol.close_rcvd.code == 1000
+    async with running() as server, websockets.connect(server.url) as ws:
+        await ws.recv()
+        await ws.close(code=1000, reason="bye")
+        assert ws.close_code == 1000
+        assert ws.protocol.close_rcvd is not None
+        assert ws.protocol.close_rcvd.code == 1000

@@ -154,19 +154,19 @@ async def test_push_of_app_message_type() -> None:
 
 
 async def test_msgpack_subprotocol_on_binary_frames() -> None:
-    async with running(app) as server:
-        async with websockets.connect(server.url, subprotocols=["fastcomm.v1.msgpack"]) as ws:
-            assert ws.subprotocol == "fastcomm.v1.msgpack"
-            welcome = msgspec.msgpack.decode(await ws.recv())
-            assert welcome["type"] == "welcome"
-            await ws.send(msgspec.msgpack.encode({"type": "add", "id": 1, "a": 2, "b": 3}))
-            assert msgspec.msgpack.decode(await ws.recv()) == {"type": "result", "id": 1, "data": 5}
-            await ws.send(b"\xc1")  # never used in MessagePack
-            reply = msgspec.msgpack.decode(await ws.recv())
-            assert reply["code"] == "invalid_message"
-            await ws.send('{"type":"ping","id":2}')  # a TEXT frame on a msgpack connection
-            reply = msgspec.msgpack.decode(await ws.recv())
-            assert reply["code"] == "invalid_message"
+    offered = ["fastcomm.v1.msgpack"]
+    async with running(app) as server, websockets.connect(server.url, subprotocols=offered) as ws:  # type: ignore[list-item]
+        assert ws.subprotocol == "fastcomm.v1.msgpack"
+        welcome = msgspec.msgpack.decode(await ws.recv())
+        assert welcome["type"] == "welcome"
+        await ws.send(msgspec.msgpack.encode({"type": "add", "id": 1, "a": 2, "b": 3}))
+        assert msgspec.msgpack.decode(await ws.recv()) == {"type": "result", "id": 1, "data": 5}
+        await ws.send(b"\xc1")  # never used in MessagePack
+        reply = msgspec.msgpack.decode(await ws.recv())
+        assert reply["code"] == "invalid_message"
+        await ws.send('{"type":"ping","id":2}')  # a TEXT frame on a msgpack connection
+        reply = msgspec.msgpack.decode(await ws.recv())
+        assert reply["code"] == "invalid_message"
 
 
 async def test_json_is_default_and_offered_json_is_echoed() -> None:
