@@ -145,6 +145,11 @@ class Connection:
         loop = asyncio.get_running_loop()
         self._abort_timer = loop.call_later(_CLOSE_TIMEOUT, self.transport.disconnect, False)
 
+    def fail(self, code: int, reason: str) -> None:
+        """Close for a protocol violation: send CLOSE and drop the TCP connection now."""
+        self.close(code, reason)
+        self.transport.disconnect()
+
     def _on_disconnected(self) -> None:
         self.closed = True
         if self._abort_timer is not None:

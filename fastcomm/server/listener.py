@@ -30,7 +30,7 @@ _TEXT = WSMsgType.TEXT
 _BINARY = WSMsgType.BINARY
 _CLOSE = WSMsgType.CLOSE
 _PING = WSMsgType.PING
-_PONG = WSMsgType.PONG
+_CONTINUATION = WSMsgType.CONTINUATION
 
 
 class ServerListener(WSListener):
@@ -94,11 +94,11 @@ class ServerListener(WSListener):
         if conn is None:
             return
         msg_type = frame.msg_type
-        if msg_type is _CLOSE:
-            self._on_close(transport, conn, frame.get_payload_as_bytes())
+        if not (msg_type is _TEXT or msg_type is _BINARY or msg_type is _CONTINUATION):
+            self._on_control(transport, conn, frame, msg_type)
             return
-        if conn.closed or msg_type is _PING or msg_type is _PONG:
-            return  # picows answers pings; data after our CLOSE is ignored
+        if conn.closed:
+            return  # data after our CLOSE is ignored
         try:
             if (
                 frame.fin
@@ -124,7 +124,7 @@ class ServerListener(WSListener):
                 binary = done[0] == 2
                 payload = done[1]
         except ProtocolViolation as exc:
-            conn.close(exc.code, exc.reason)
+            conn.fail(exc.code, exc.reason)
             return
         self.runtime.stats.messages_in += 1
         if self.limited:
@@ -139,11 +139,22 @@ class ServerListener(WSListener):
             log.exception("unexpected error while handling a message")
             conn.close(CloseCode.INTERNAL_ERROR, "internal error")
 
-    def _on_close(self, transport: WSTransport, conn: Connection, payload: bytes) -> None:
-        if not conn.closed:
-            code, reason = close_reply(payload)
-            conn.close(code, reason.decode("utf-8", "replace"))
-        transport.disconnect()
+    def _on_control(
+        self, transport: WSTransport, conn: Connection, frame: WSFrame, msg_type: WSMsgType
+    ) -> None:
+        # picows checks opcodes, sizes and fragmentation of control frames, not RSV bits.
+        if frame.rsv1 or frame.rsv2 or frame.rsv3:
+            if not conn.closed:
+                conn.fail(CloseCode.PROTOCOL_ERROR, "reserved bits set")
+            return
+        if msg_type is _CLOSE:
+            if not conn.closed:
+                code, reason = close_reply(frame.get_payload_as_bytes())
+                conn.close(code, reason.decode("utf-8", "replace"))
+            transport.disconnect()
+        elif msg_type is _PING and not conn.closed:
+            # Auto-pong is off so that no PONG follows our CLOSE.
+            transport.send_pong(frame.get_payload_as_bytes())
 
     def _rate_limited(self, conn: Connection, payload: bytes) -> None:
         conn.rate_strikes += 1

@@ -174,7 +174,7 @@ class Server:
             proto = _Protocol(
                 None, None, False, partial(self.handshake, box), picows_log, True,
                 config.handshake_timeout, False, 20.0, 20.0, WSAutoPingStrategy.PING_WHEN_IDLE,
-                True, config.max_message_size, None, config.read_buffer_size,
+                False, config.max_message_size, None, config.read_buffer_size,
             )  # fmt: skip
             proto.peer_box = box
             return proto
