@@ -17,7 +17,7 @@ Decoding contract (:meth:`ClientCodec.decode`):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Union
 
 import msgspec
@@ -108,7 +108,7 @@ class ClientCodec:
         module: Any = msgspec.msgpack if self.binary else msgspec.json
         self._decode_typed = module.Decoder(union).decode
         self._decode_dict = module.Decoder(dict[str, Any]).decode
-        self.encode = module.Encoder().encode
+        self.encode: Callable[[Any], bytes] = module.Encoder().encode
 
     def decode(self, data: bytes) -> Decoded:
         """Decode one whole server message; see the module docstring."""

@@ -64,7 +64,7 @@ def test_resume_after_ttl_or_unknown_or_other_user_is_new_session() -> None:
     clock.now += 10.1
     late, resumed = reg.attach("ann", None, a.resume_token)
     assert resumed is False and late is not a
-    unknown, resumed = reg.attach("ann", None, "no-such-token")
+    _, resumed = reg.attach("ann", None, "no-such-token")
     assert resumed is False
 
 
