@@ -14,6 +14,7 @@ The public API::
 """
 
 from fastcomm.app import App, ConnectRequest, Identity
+from fastcomm.client import Client
 from fastcomm.config import Config, build_config
 from fastcomm.errors import (
     AppLoadError,
@@ -37,6 +38,7 @@ __version__ = "0.1.0"
 __all__ = [
     "App",
     "AppLoadError",
+    "Client",
     "ClientError",
     "CloseCode",
     "Config",

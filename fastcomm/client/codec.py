@@ -10,9 +10,9 @@ Decoding contract (:meth:`ClientCodec.decode`):
 * a frame that is a valid object but does not match a known type (an unknown
   ``type``, e.g. from a newer server, or fields failing the schema) comes back
   as a plain ``dict`` so nothing is lost;
-* anything else (not valid JSON/MessagePack, not an object, non-string keys)
-  raises :class:`msgspec.DecodeError`; the connection treats that as a
-  protocol violation by the server.
+* anything else (not valid JSON/MessagePack, not an object, non-string keys,
+  a string that is not valid UTF-8) raises :class:`msgspec.DecodeError`; the
+  connection treats that as a protocol violation by the server.
 """
 
 from __future__ import annotations
@@ -113,6 +113,9 @@ class ClientCodec:
     def decode(self, data: bytes) -> Decoded:
         """Decode one whole server message; see the module docstring."""
         try:
-            return self._decode_typed(data)  # type: ignore[no-any-return]
-        except msgspec.ValidationError:
-            return self._decode_dict(data)  # type: ignore[no-any-return]
+            try:
+                return self._decode_typed(data)  # type: ignore[no-any-return]
+            except msgspec.ValidationError:
+                return self._decode_dict(data)  # type: ignore[no-any-return]
+        except UnicodeDecodeError:  # msgspec raises it for a bad string, not DecodeError
+            raise msgspec.DecodeError("a string is not valid UTF-8") from None

@@ -22,6 +22,8 @@ __all__ = ["JSON_SUBPROTOCOL", "MSGPACK_SUBPROTOCOL", "Codec", "build_codecs"]
 JSON_SUBPROTOCOL = "fastcomm.v1.json"
 MSGPACK_SUBPROTOCOL = "fastcomm.v1.msgpack"
 
+# msgspec raises UnicodeDecodeError for a MessagePack str that is not UTF-8.
+_FAILURES = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError)
 _PATH = re.compile(r" - at `(\$[^`]*)`$")
 
 
@@ -57,7 +59,7 @@ class Codec:
         """Decode one request; raise :class:`WireError` on any failure."""
         try:
             return self.decode_raw(data)  # type: ignore[no-any-return]
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        except _FAILURES as exc:
             raise self.explain(exc) from None
 
     def explain(self, exc: Exception) -> WireError:
@@ -79,7 +81,7 @@ class Codec:
         """Best-effort ``id`` of a request that failed to decode."""
         try:
             rid = self._envelope(data).id
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except _FAILURES:
             return None
         return rid if type(rid) is int else None
 

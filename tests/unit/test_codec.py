@@ -94,3 +94,11 @@ def test_server_messages_encode_with_type_first() -> None:
 def test_build_codecs_needs_types() -> None:
     with pytest.raises(ValueError):
         build_codecs([])
+
+
+def test_msgpack_string_that_is_not_utf8_is_invalid_message() -> None:
+    bad = b"\x83\xa4type\xa4move\xa1x\x01\xa5label\xa1\xff"
+    with pytest.raises(WireError) as info:
+        PACK.decode(bad)
+    assert info.value.code == "invalid_message"
+    assert PACK.request_id(b"\x82\xa4type\xa1\xff\xa2id\x01") == 1

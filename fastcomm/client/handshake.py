@@ -1,0 +1,86 @@
+"""Opening the WebSocket: the HTTP upgrade with picows and what can refuse it.
+
+:func:`dial` performs the upgrade and checks the negotiated subprotocol
+before any frame is handled; :class:`HandshakeFailed` carries the HTTP
+status of a refusal (401, 403, 503, ...) so callers such as a reconnect loop
+can tell "do not retry" from "retry later".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from picows import WSHandshakeError, WSListener, WSUpgradeRequest, WSUpgradeResponse, ws_connect
+
+from fastcomm.errors import ClientError
+from fastcomm.protocol.codec import JSON_SUBPROTOCOL
+
+__all__ = ["HandshakeFailed", "dial", "with_query"]
+
+
+class HandshakeFailed(ClientError):
+    """The server refused the WebSocket upgrade.
+
+    ``status`` is the HTTP status (401, 403, 503, ...; 101 when the upgrade
+    succeeded but without the requested subprotocol; None when the response
+    was malformed) and ``body`` the response body.
+    """
+
+    def __init__(self, status: int | None, body: bytes = b"", reason: str = "") -> None:
+        text = reason or body.decode("utf-8", "replace").strip()
+        super().__init__(f"WebSocket upgrade refused: {status} {text}".rstrip())
+        self.status = status
+        self.body = body
+
+
+def _refused(exc: WSHandshakeError) -> HandshakeFailed:
+    response = exc.response
+    if response is None:
+        return HandshakeFailed(None, exc.raw_body or b"", str(exc))
+    return HandshakeFailed(int(response.status), response.body or exc.raw_body or b"")
+
+
+def with_query(url: str, **params: str | None) -> str:
+    """``url`` with the given query parameters set (replaced); None values are left out."""
+    if all(v is None for v in params.values()):
+        return url
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
+    query += [(k, v) for k, v in params.items() if v is not None]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+async def dial(
+    url: str,
+    subprotocol: str,
+    make_listener: Callable[[], WSListener],
+    *,
+    headers: Mapping[str, str] | None,
+    timeout: float,
+    max_frame_size: int,
+) -> None:
+    """Upgrade ``url`` to a WebSocket offering only ``subprotocol``.
+
+    ``make_listener`` is called once the server accepted ``subprotocol`` (no
+    ``Sec-WebSocket-Protocol`` in the answer means ``fastcomm.v1.json``).
+    Raises :class:`HandshakeFailed` on a refusal or another subprotocol,
+    ``OSError`` when the server is unreachable.
+    """
+
+    def factory(request: WSUpgradeRequest, response: WSUpgradeResponse) -> WSListener:
+        chosen = response.headers.get("Sec-WebSocket-Protocol") or JSON_SUBPROTOCOL
+        if chosen != subprotocol:
+            raise HandshakeFailed(101, reason=f"server chose subprotocol {chosen!r}")
+        return make_listener()
+
+    try:
+        await ws_connect(
+            factory,
+            url,
+            websocket_handshake_timeout=timeout,
+            max_frame_size=max_frame_size,
+            extra_headers={**(headers or {}), "Sec-WebSocket-Protocol": subprotocol},
+        )
+    except WSHandshakeError as exc:
+        raise _refused(exc) from None
