@@ -9,6 +9,7 @@
     ├── WireError                 a request failed; sent as ``{"type":"error"}``
     ├── Rejected                  the connect hook refused the upgrade (HTTP status)
     └── ClientError               raised by :class:`fastcomm.Client`
+        ├── HandshakeFailed       the server refused the upgrade; carries the HTTP status
         ├── ConnectionClosed      the connection is gone; carries the close code
         └── RequestFailed         the server answered a request with ``error``
 
@@ -28,6 +29,7 @@ __all__ = [
     "ConnectionClosed",
     "ErrorCode",
     "FastcommError",
+    "HandshakeFailed",
     "ProtocolViolation",
     "Rejected",
     "RequestFailed",
@@ -123,6 +125,21 @@ class ConnectionClosed(ClientError):
         super().__init__(f"connection closed: {code} {reason}".rstrip())
         self.code = code
         self.reason = reason
+
+
+class HandshakeFailed(ClientError):
+    """The server refused the WebSocket upgrade.
+
+    ``status`` is the HTTP status (401, 403, 503, ...; 101 when the upgrade
+    succeeded but without the requested subprotocol; None when the response
+    was malformed) and ``body`` the response body.
+    """
+
+    def __init__(self, status: int | None, body: bytes = b"", reason: str = "") -> None:
+        text = reason or body.decode("utf-8", "replace").strip()
+        super().__init__(f"WebSocket upgrade refused: {status} {text}".rstrip())
+        self.status = status
+        self.body = body
 
 
 class RequestFailed(ClientError):

@@ -13,25 +13,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from picows import WSHandshakeError, WSListener, WSUpgradeRequest, WSUpgradeResponse, ws_connect
 
-from fastcomm.errors import ClientError
+from fastcomm.errors import HandshakeFailed
 from fastcomm.protocol.codec import JSON_SUBPROTOCOL
 
 __all__ = ["HandshakeFailed", "dial", "with_query"]
-
-
-class HandshakeFailed(ClientError):
-    """The server refused the WebSocket upgrade.
-
-    ``status`` is the HTTP status (401, 403, 503, ...; 101 when the upgrade
-    succeeded but without the requested subprotocol; None when the response
-    was malformed) and ``body`` the response body.
-    """
-
-    def __init__(self, status: int | None, body: bytes = b"", reason: str = "") -> None:
-        text = reason or body.decode("utf-8", "replace").strip()
-        super().__init__(f"WebSocket upgrade refused: {status} {text}".rstrip())
-        self.status = status
-        self.body = body
 
 
 def _refused(exc: WSHandshakeError) -> HandshakeFailed:
