@@ -1,0 +1,5 @@
+"""Typed dispatch of decoded messages to handlers."""
+
+from fastcomm.routing.router import Route, Router
+
+__all__ = ["Route", "Router"]
