@@ -13,9 +13,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
+from fastcomm.channels import api as _api
 from fastcomm.protocol.messages import Message
 
 if TYPE_CHECKING:
+    from fastcomm.channels.broker import Broker, StreamPosition
+    from fastcomm.protocol.channel_messages import Member
     from fastcomm.server.connection import Connection
 
 __all__ = ["App", "ConnectRequest", "Handler", "Identity"]
@@ -135,3 +138,30 @@ class App:
         """Register ``(conn, channel, data) -> bool``; False answers ``forbidden``."""
         self.publish_hook = func
         return func
+
+    def use_broker(self, broker: Broker) -> Broker:
+        """Use ``broker`` for channels instead of the in-memory default.
+
+        Call it before the server is created; one broker serves one server.
+        """
+        self.broker = broker
+        return broker
+
+    # -- server-side API: valid while a server runs this app (RuntimeError otherwise) --
+    async def publish(self, channel: str, data: Any) -> StreamPosition:
+        """Publish ``data`` on ``channel``; returns ``(epoch, offset)``. See
+        :func:`fastcomm.channels.api.publish`."""
+        return await _api.publish(self, channel, data)
+
+    def push(self, to: str, msg: Any) -> int:
+        """Send ``msg`` to a session (by id) or else to every session of a user;
+        returns how many connections got it."""
+        return _api.push(self, to, msg)
+
+    async def presence(self, channel: str) -> list[Member]:
+        """Members present in ``channel``."""
+        return await _api.presence(self, channel)
+
+    def disconnect(self, session_id: str, code: int = 4003, reason: str = "") -> bool:
+        """Close a live session's connection; 4003 also revokes it (no resume)."""
+        return _api.disconnect(self, session_id, code, reason)

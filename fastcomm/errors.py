@@ -48,6 +48,7 @@ class ErrorCode:
     LIMIT_EXCEEDED = "limit_exceeded"
     INTERNAL = "internal"
     UNAVAILABLE = "unavailable"
+    ALREADY_SUBSCRIBED = "already_subscribed"
 
 
 class CloseCode:

@@ -12,7 +12,9 @@ import asyncio
 import inspect
 import logging
 import secrets
+from bisect import bisect_left
 from collections.abc import Callable
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -28,7 +30,7 @@ __all__ = ["Route", "Router"]
 
 log = logging.getLogger("fastcomm.router")
 Route = Callable[[Any, "Connection"], None]
-_DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError)
+_DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError)
 
 
 def _ping(msg: Ping, conn: Connection) -> None:
@@ -50,6 +52,16 @@ class Router:
         self.counts: dict[type[Message], int] = {}
         self.inflight: set[asyncio.Task[None]] = set()
         self.codecs: dict[str, Codec] = {}
+        # Routing latency for /metrics, sampled so that timing costs nothing measurable:
+        # every `sample_every`-th dispatch is timed; latency_counts[i] counts samples in
+        # (latency_bounds[i-1], latency_bounds[i]] seconds, the last entry those above.
+        self.sample_every = 64
+        self.sample_countdown = 1
+        self.latency_bounds: tuple[float, ...] = (
+            1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 1e-2, 0.1,
+        )  # fmt: skip
+        self.latency_counts = [0] * (len(self.latency_bounds) + 1)
+        self.latency_sum = 0.0
 
     def add(self, msg_type: type[Message], route: Route) -> None:
         """Route ``msg_type`` to a built-in route (which sends its own replies)."""
@@ -70,7 +82,17 @@ class Router:
         return self.codecs
 
     def dispatch(self, conn: Connection, data: bytes) -> None:
-        """Decode, validate and route one whole message from ``conn``."""
+        """Decode, validate and route one whole message from ``conn``.
+
+        Every ``sample_every``-th message that decodes is timed (decode to the
+        route's return) into ``latency_counts`` and ``latency_sum``.
+        """
+        self.sample_countdown -= 1
+        if self.sample_countdown:
+            start = 0.0
+        else:
+            self.sample_countdown = self.sample_every
+            start = perf_counter()
         try:
             msg = conn.codec.decode_raw(data)
         except _DECODE_ERRORS as exc:
@@ -79,6 +101,10 @@ class Router:
         cls = type(msg)
         self.counts[cls] += 1
         self.routes[cls](msg, conn)
+        if start:
+            elapsed = perf_counter() - start
+            self.latency_sum += elapsed
+            self.latency_counts[bisect_left(self.latency_bounds, elapsed)] += 1
 
     def reject(self, conn: Connection, data: bytes, exc: Exception) -> None:
         """Answer a message that failed to decode or validate."""

@@ -83,6 +83,10 @@ class Server:
 
     def _install_features(self) -> None:
         """Hook point for built-in features that add routes (channels, metrics)."""
+        from fastcomm.channels.handlers import Channels
+
+        self.channels = Channels(self, getattr(self.app, "broker", None))
+        self.channels.install()
 
     # -- gauges -----------------------------------------------------------------
     @property
@@ -94,7 +98,7 @@ class Server:
         return f"ws://{self.config.host}:{self.port}{self.config.path}"
 
     def channel_count(self) -> int:
-        return 0
+        return self.channels.hub.count()
 
     def routed_counts(self) -> dict[str, int]:
         counts = self.router.counts
@@ -209,6 +213,7 @@ class Server:
             self._sweeper.cancel()
         self._server.close()
         self._server = None
+        await self.channels.broker.close()
         log.info("fastcomm stopped")
 
     async def __aenter__(self) -> Server:

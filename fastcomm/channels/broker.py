@@ -1,0 +1,128 @@
+"""The broker interface: where publications, history and presence live.
+
+A broker is the shared state of channels: it numbers publications, keeps
+bounded history, holds presence lists and carries publications and presence
+events to every node subscribed to a channel. The hub (local fan-out) and the
+routes talk to a broker only through :class:`Broker`, so the embedded
+:class:`~fastcomm.channels.memory.MemoryBroker` can be swapped for a Redis
+backend without touching them.
+
+Contract common to every method:
+
+- Methods are coroutines; they raise any exception on backend failure (the
+  routes answer ``unavailable``). They never raise for an unknown channel.
+- Offsets start at 1 and grow by exactly one per publication of a channel
+  within an epoch. Offset 0 means "nothing published yet in this epoch".
+- The epoch is an opaque string that changes whenever the numbering restarts
+  (history lost: backend restart, stream expired). Two positions are
+  comparable only within the same epoch.
+- Calls that change subscription or presence state take effect in the order
+  they are *made* (a backend issues the command before its first suspension,
+  or serializes per channel): ``subscribe`` then ``unsubscribe`` of a channel
+  leaves it unsubscribed, the reverse leaves it subscribed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol
+
+from fastcomm.protocol.channel_messages import Join, Leave, Member, Publication
+
+__all__ = ["Broker", "Deliver", "Event", "HistoryPage", "StreamPosition"]
+
+Event = Publication | Join | Leave
+"""What a broker delivers to a subscribed node: a publication or a presence event."""
+
+Deliver = Callable[[Event], None]
+"""The node's callback for events of its subscribed channels. Synchronous, must not raise."""
+
+
+class StreamPosition(NamedTuple):
+    """The top of a channel's stream: ``offset`` of its last publication in ``epoch``."""
+
+    epoch: str
+    offset: int
+
+
+class HistoryPage(NamedTuple):
+    """A slice of a channel's history and the stream top at the time it was read.
+
+    ``publications`` are in increasing offset order and contiguous. ``offset``
+    is the stream top read atomically with them, so a caller can tell whether
+    the slice covers everything after a given offset.
+    """
+
+    epoch: str
+    offset: int
+    publications: list[Publication]
+
+
+class Broker(Protocol):
+    """Storage and transport of channel publications, history and presence."""
+
+    async def publish(
+        self, channel: str, data: Any, *, history_size: int, history_ttl: float
+    ) -> StreamPosition:
+        """Append a publication and deliver it; return its position.
+
+        The publication gets the next offset of the channel. It is stored in
+        history (keeping at most ``history_size`` entries, each for at most
+        ``history_ttl`` seconds; either 0 disables history) *before* it is
+        delivered to subscribed nodes, so a reader that subscribes first and
+        then reads history misses nothing. ``data`` is any msgspec-encodable
+        value; a networked backend serializes it (MessagePack) itself.
+        """
+        ...
+
+    async def publish_event(self, channel: str, event: Join | Leave) -> None:
+        """Deliver a presence event to subscribed nodes; it is not numbered nor stored."""
+        ...
+
+    async def history(
+        self, channel: str, *, since: int | None = None, limit: int | None = None
+    ) -> HistoryPage:
+        """Read retained publications of ``channel``.
+
+        With ``since``: those with an offset greater than ``since``, oldest
+        first, at most ``limit`` of them (the first ``limit``). Without
+        ``since``: the most recent ``limit`` ones, oldest first. ``limit``
+        None means all retained; 0 returns none (just the position). Entries
+        older than their TTL are never returned.
+        """
+        ...
+
+    async def position(self, channel: str) -> StreamPosition:
+        """The current top of the channel's stream (offset 0 if nothing published).
+
+        The epoch returned stays the epoch of the channel's next publications
+        unless history is lost in between.
+        """
+        ...
+
+    async def presence_add(self, channel: str, member: Member) -> None:
+        """Add (or replace) ``member`` in the channel's presence, keyed by its session."""
+        ...
+
+    async def presence_remove(self, channel: str, session: str) -> None:
+        """Remove a session from the channel's presence; no error if absent."""
+        ...
+
+    async def presence(self, channel: str) -> list[Member]:
+        """Members present in the channel, in no particular order."""
+        ...
+
+    async def subscribe(self, channel: str, deliver: Deliver) -> None:
+        """Subscribe this node to ``channel``: from the moment this returns, every
+        publication and presence event of the channel is passed to ``deliver``,
+        in offset order and each exactly once. Subscribing an already subscribed
+        channel replaces the callback."""
+        ...
+
+    async def unsubscribe(self, channel: str) -> None:
+        """Stop delivering ``channel`` to this node; no error if not subscribed."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections and timers; the broker is unusable afterwards."""
+        ...
