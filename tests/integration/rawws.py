@@ -18,7 +18,12 @@ class RawWS:
 
     @classmethod
     async def connect(
-        cls, host: str, port: int, path: str = "/ws", headers: dict[str, str] | None = None
+        cls,
+        host: str,
+        port: int,
+        path: str = "/ws",
+        headers: dict[str, str] | None = None,
+        connection: str = "Upgrade",
     ) -> tuple[RawWS, int, bytes]:
         """Open and upgrade; return (client, HTTP status, raw response head)."""
         reader, writer = await asyncio.open_connection(host, port)
@@ -27,7 +32,7 @@ class RawWS:
             f"GET {path} HTTP/1.1",
             f"Host: {host}:{port}",
             "Upgrade: websocket",
-            "Connection: Upgrade",
+            f"Connection: {connection}",
             f"Sec-WebSocket-Key: {key}",
             "Sec-WebSocket-Version: 13",
         ]

@@ -152,3 +152,14 @@ async def test_clean_close_with_websockets_library() -> None:
         assert ws.close_code == 1000
         assert ws.protocol.close_rcvd is not None
         assert ws.protocol.close_rcvd.code == 1000
+
+
+async def test_firefox_connection_header_is_accepted() -> None:
+    async with running() as server:
+        ws, status, _ = await RawWS.connect(
+            "127.0.0.1", server.port, connection="keep-alive, Upgrade"
+        )
+        assert status == 101
+        opcode, payload = await ws.recv_frame()
+        assert json.loads(payload)["type"] == "welcome"
+        ws.close()
