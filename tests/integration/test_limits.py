@@ -181,3 +181,12 @@ async def test_slow_consumer_is_closed_with_4008_and_memory_stays_bounded() -> N
             assert sock is not None
         await eventually(lambda: server.connection_count == 0)
         assert (await status_of(server))["slow_consumers"] == 1
+
+
+async def test_handshake_timeout_drops_a_silent_tcp_client() -> None:
+    async with running(handshake_timeout=0.3) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        # Nothing is sent; the server must give up on its own.
+        assert await asyncio.wait_for(reader.read(), 3) == b""
+        writer.close()
+        assert server.connection_count == 0
