@@ -161,5 +161,6 @@ async def test_firefox_connection_header_is_accepted() -> None:
         )
         assert status == 101
         opcode, payload = await ws.recv_frame()
+        assert opcode == 1
         assert json.loads(payload)["type"] == "welcome"
         ws.close()
