@@ -416,7 +416,7 @@ async def test_server_initiated_close(harness: Harness) -> None:
 async def test_pending_request_fails_when_the_connection_ends(
     harness: Harness, stop: fastcomm.Message, expected: int
 ) -> None:
-    client = await Client.connect(harness.url)
+    client = await Client.connect(harness.url, reconnect=False)
     pending = asyncio.create_task(client.request(Hang()))
     await asyncio.wait_for(harness.state.hanging.wait(), 5)
     client.send(stop)
