@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", metavar="COMMAND", required=True, parser_class=_Parser
     )
     _add_serve(commands)
+    _add_bench(commands)
     return parser
 
 
@@ -88,6 +89,20 @@ def main(argv: list[str] | None = None) -> int:
         return USAGE_ERROR
     except _Exit as exc:
         return exc.status
+
+
+def _add_bench(commands: argparse._SubParsersAction[_Parser]) -> None:
+    from fastcomm.loadgen.options import add_bench_arguments
+    from fastcomm.loadgen.run import run_bench
+
+    bench = commands.add_parser(
+        "bench",
+        help="load-test a server; exit 1 when a --fail-if threshold is breached",
+        description="Drive a fastcomm server (started from --app, or at --url) with a "
+        "workload and report throughput and latency percentiles.",
+    )
+    add_bench_arguments(bench)
+    bench.set_defaults(run=run_bench)
 
 
 def _add_serve(commands: argparse._SubParsersAction[_Parser]) -> None:

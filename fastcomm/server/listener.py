@@ -51,6 +51,7 @@ class ServerListener(WSListener):
         "ping_sent",
         "runtime",
         "seen",
+        "stats",
     )
 
     def __init__(
@@ -61,6 +62,7 @@ class ServerListener(WSListener):
         limited: bool,
     ) -> None:
         self.runtime = runtime
+        self.stats = runtime.stats
         self.pending = pending  # what the handshake decided, until connected
         self.on_message = on_message
         self.limited = limited
@@ -126,13 +128,14 @@ class ServerListener(WSListener):
         except ProtocolViolation as exc:
             conn.fail(exc.code, exc.reason)
             return
-        self.runtime.stats.messages_in += 1
+        self.stats.messages_in += 1
         if self.limited:
             conn.rate_tokens -= 1.0
             if conn.rate_tokens < 0.0:
                 self._rate_limited(conn, payload)
                 return
-            conn.rate_strikes = 0
+            if conn.rate_strikes:
+                conn.rate_strikes = 0
         try:
             self.on_message(conn, binary, payload)
         except Exception:

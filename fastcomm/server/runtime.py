@@ -29,6 +29,7 @@ from fastcomm.server.connection import Connection
 from fastcomm.server.handshake import Handshake
 from fastcomm.server.http import endpoints
 from fastcomm.server.listener import ServerListener
+from fastcomm.server.metrics import install_metrics
 from fastcomm.server.stats import Stats
 from fastcomm.sessions.registry import SessionRegistry
 
@@ -76,6 +77,7 @@ class Server:
             self.router.add_handler(msg_type, handler)
         self.codecs: dict[str, Codec] = self.router.freeze()
         self.http = endpoints(self)
+        install_metrics(self)
         self.handshake = Handshake(self)
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -171,7 +173,8 @@ class Server:
         """Bind and start accepting; ``self.port`` is the bound port afterwards."""
         config = self.config
         loop = asyncio.get_running_loop()
-        picows_log = logging.getLogger("picows.server")
+        # An adapter: given a Logger, picows would create a child logger per connection.
+        picows_log = logging.LoggerAdapter(logging.getLogger("picows.server"), {})
 
         def protocol() -> _Protocol:
             box: list[Any] = [None]

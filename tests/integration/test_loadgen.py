@@ -1,0 +1,181 @@
+"""``fastcomm bench`` (the load generator) against real servers, in small runs.
+
+Each run is a subprocess, ``python -m fastcomm.loadgen``, the same entry point
+``fastcomm bench`` wires; exit codes: 0 passed, 1 threshold breached, 2 usage
+error, 3 could not run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fastcomm.errors import ConfigError
+from fastcomm.loadgen.histogram import Histogram
+from fastcomm.loadgen.thresholds import check, parse_threshold
+from tests.integration.conftest import ServerProcess
+
+ROOT = Path(__file__).resolve().parents[2]
+QUICK = ("--duration", "1", "--warmup", "0.2")
+
+
+def bench(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("FASTCOMM_")}
+    environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), environ.get("PYTHONPATH")]))
+    return subprocess.run(
+        [sys.executable, "-m", "fastcomm", "bench", *args],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def metrics_of(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    assert done.returncode in (0, 1), done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)["metrics"]
+    return result
+
+
+def test_rpc_reports_throughput_and_sane_percentiles() -> None:
+    m = metrics_of(bench("--scenario", "rpc", "--conns", "4", *QUICK, "--json"))
+    assert m["conns"] == 4 and m["failed_conns"] == 0
+    assert m["throughput"] > 0 and m["requests"] > 0
+    assert m["errors"] == 0 and m["unanswered"] == 0
+    assert 0 < m["p50_ms"] <= m["p90_ms"] <= m["p99_ms"] <= m["p999_ms"] <= m["max_ms"]
+    assert m["p50_ms"] < 1000
+    # The started server is local, so its CPU time is known.
+    assert m["server_cpu_us_per_req"] > 0
+
+
+def test_rpc_echo_msgpack_over_two_processes() -> None:
+    done = bench(
+        "--conns", "4", "--processes", "2", "--encoding", "msgpack", "--size", "200",
+        "--message", '{"type":"echo"}', *QUICK, "--json",
+    )  # fmt: skip
+    m = metrics_of(done)
+    assert m["conns"] == 4 and m["errors"] == 0 and m["throughput"] > 0
+
+
+def test_human_table_names_every_metric() -> None:
+    done = bench("--conns", "2", *QUICK)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("fastcomm bench  scenario=rpc")
+    for name in ("throughput", "p50_ms", "p99_ms", "errors"):
+        assert f"  {name} " in done.stdout
+
+
+def test_breached_threshold_exits_1_and_names_it() -> None:
+    done = bench("--conns", "2", *QUICK, "--fail-if", "p99_ms>=0", "--fail-if", "errors>0")
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "threshold breached: p99_ms>=0 (measured" in lines[0]
+    assert "<< FAIL" in done.stdout
+
+
+def test_every_breach_is_named() -> None:
+    done = bench("--conns", "2", *QUICK, "--fail-if", "p50_ms>=0", "--fail-if", "throughput<1e12")
+    assert done.returncode == 1
+    assert "p50_ms>=0" in done.stderr and "throughput<1e+12" in done.stderr
+
+
+def test_passing_thresholds_exit_0() -> None:
+    done = bench("--conns", "2", *QUICK, "--fail-if", "throughput < 1", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["passed"] is True
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["p99_ms>>10", "p99_ms", "nonsense>1", "p99_ms>ten", "", "throughput<50x"],
+)
+def test_bad_threshold_is_a_one_line_usage_error(expression: str) -> None:
+    done = bench("--conns", "1", *QUICK, "--fail-if", expression)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fastcomm: error: bad --fail-if")
+    assert done.stdout == ""
+
+
+def test_bad_option_is_a_one_line_usage_error() -> None:
+    for args in (("--conns", "0"), ("--url", "http://x"), ("--message", "[1]")):
+        done = bench(*args)
+        assert done.returncode == 2, args
+        assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_unreachable_server_cannot_run() -> None:
+    done = bench("--url", "ws://127.0.0.1:1/ws", "--conns", "2", *QUICK, "--timeout", "2")
+    assert done.returncode == 3
+    assert done.stderr.startswith("fastcomm: error: nothing to measure")
+
+
+def test_open_loop_rate_against_a_url(server_process: Callable[..., ServerProcess]) -> None:
+    # A stock server keeps its 200 msg/s per-connection limit: stay well below it.
+    server = server_process()
+    done = bench("--url", server.url, "--conns", "2", "--rate", "100", *QUICK, "--json")
+    m = metrics_of(done)
+    assert m["errors"] == 0 and 60 <= m["requests"] <= 140
+    assert "server_cpu_us_per_req" not in m  # no --server-pid: not probed
+
+
+def test_connect_storm() -> None:
+    m = metrics_of(bench("--scenario", "connect", "--conns", "100", "--json"))
+    assert m["conns"] == 100 and m["failed_conns"] == 0
+    assert 0 < m["p50_ms"] <= m["p99_ms"]
+
+
+@pytest.mark.parametrize(("mode", "processes"), [("channel", "1"), ("channel", "2"), ("app", "1")])
+def test_fanout_delivers_every_publication(mode: str, processes: str) -> None:
+    done = bench(
+        "--scenario", "fanout", "--conns", "20", "--rate", "20", *QUICK, "--json",
+        "--fanout-mode", mode, "--processes", processes, "--fail-if", "lost>0",
+    )  # fmt: skip
+    m = metrics_of(done)
+    assert done.returncode == 0, done.stderr
+    assert m["subscribers"] == 20 and m["publications"] >= 15
+    assert m["deliveries"] == m["publications"] * 20
+    assert m["p99_ms"] > 0
+
+
+def test_idle_reports_memory_per_connection() -> None:
+    m = metrics_of(bench("--scenario", "idle", "--conns", "50", "--duration", "0.5", "--json"))
+    assert m["conns"] == 50 and m["dropped"] == 0
+    assert m["server_rss_kib"] > 0 and "rss_per_conn_kib" in m
+
+
+# -- the pieces, without processes ----------------------------------------------------
+def test_threshold_parsing() -> None:
+    names = ("p99_ms", "throughput")
+    assert parse_threshold(" p99_ms > 10 ", names).text == "p99_ms>10"
+    assert parse_threshold("throughput<50k", names).value == 50_000
+    assert parse_threshold("throughput<=1_000_000", names).value == 1e6
+    assert parse_threshold("throughput!=2.5M", names).value == 2.5e6
+    with pytest.raises(ConfigError, match="unknown metric 'p98_ms'"):
+        parse_threshold("p98_ms>1", names)
+    breaches = check([parse_threshold("p99_ms>10", names)], {"p99_ms": 12.0})
+    assert [b.describe() for b in breaches] == ["p99_ms>10 (measured 12)"]
+    missing = check([parse_threshold("throughput<1", names)], {})
+    assert missing and "not measured" in missing[0].describe()
+
+
+def test_histogram_percentiles_and_merge() -> None:
+    low, high = Histogram(), Histogram()
+    for value in range(1, 1001):
+        (low if value <= 500 else high).record(value * 1000)
+    merged = Histogram.from_wire(low.to_wire())
+    merged.merge(high)
+    assert merged.count == 1000 and merged.min == 1000 and merged.max == 1_000_000
+    assert abs(merged.percentile(50) - 500_000) / 500_000 < 0.02
+    assert abs(merged.percentile(99) - 990_000) / 990_000 < 0.02
+    assert merged.percentile(100) == 1_000_000
