@@ -30,10 +30,18 @@ from fastcomm.errors import ClientError, CloseCode, ConnectionClosed
 from fastcomm.protocol.codec import JSON_SUBPROTOCOL
 from fastcomm.protocol.messages import Message, Result, Welcome
 
-__all__ = ["Client", "Push"]
+__all__ = ["Client", "Push", "auth_headers"]
 
 #: A push as :meth:`Client.receive` returns it: a decoded Struct, or a dict for unknown types.
 Push = Decoded
+
+
+def auth_headers(headers: Mapping[str, str] | None, token: str | None) -> dict[str, str]:
+    """``headers`` plus ``Authorization: Bearer <token>`` when a token is given."""
+    merged = dict(headers or {})
+    if token is not None:
+        merged["Authorization"] = f"Bearer {token}"
+    return merged
 
 
 class Client:
@@ -97,13 +105,10 @@ class Client:
         after ``timeout`` seconds, ``OSError`` when the server is unreachable,
         ``ValueError``/``TypeError`` for bad arguments.
         """
-        merged = dict(headers or {})
-        if token is not None:
-            merged["Authorization"] = f"Bearer {token}"
         client = cls(
             url,
             subprotocol=subprotocol,
-            headers=merged,
+            headers=auth_headers(headers, token),
             types=types,
             timeout=timeout,
             max_message_size=max_message_size,

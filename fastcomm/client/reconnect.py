@@ -54,6 +54,7 @@ from fastcomm.client.backoff import (
     should_retry_handshake,
 )
 from fastcomm.client.channels import SubscribingClient
+from fastcomm.client.client import auth_headers
 from fastcomm.client.codec import Decoded
 from fastcomm.client.connection import ABNORMAL, DEFAULT_MAX_MESSAGE_SIZE, ClientConnection
 from fastcomm.errors import CloseCode, ConnectionClosed, HandshakeFailed
@@ -131,13 +132,10 @@ class ReconnectingClient(SubscribingClient):
         ``on_reconnect`` is called after each reconnection. ValueError for
         an invalid backoff.
         """
-        merged = dict(headers or {})
-        if token is not None:
-            merged["Authorization"] = f"Bearer {token}"
         client = cls(
             url,
             subprotocol=subprotocol,
-            headers=merged,
+            headers=auth_headers(headers, token),
             types=types,
             timeout=timeout,
             max_message_size=max_message_size,
