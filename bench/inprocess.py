@@ -1,9 +1,10 @@
 """A fastcomm server's message path without sockets, for in-process timing.
 
-:func:`fake_connection` builds a real :class:`~fastcomm.server.connection.Connection`
-of a real (never started) server whose transport only counts what is sent,
-so the router, the handler, the reply encoding and ``send_encoded`` all run
-as they do in production, minus the system calls.
+:func:`fake_connection` opens a real :class:`~fastcomm.sessions.connection.Connection`
+on a real (never started) node through the in-memory transport, which only
+counts what is sent, so admission, the router, the handler, the reply
+encoding and ``send_encoded`` all run as they do in production, minus the
+system calls.
 """
 
 from __future__ import annotations
@@ -14,51 +15,27 @@ import timeit
 from collections.abc import Callable
 from typing import Any
 
-import fastcomm
-from fastcomm.app import ConnectRequest
+from fastcomm.config import build_config
 from fastcomm.loadgen.app import app as bench_app
-from fastcomm.server.connection import Connection
-from fastcomm.sessions.session import Session
+from fastcomm.node.node import Node
+from fastcomm.sessions.connection import Connection
+from fastcomm.transports.memory import connect
 
-__all__ = ["FakeTransport", "fake_connection", "interleaved_timing", "server"]
-
-
-class _Underlying:
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        pass
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return default
+__all__ = ["fake_connection", "interleaved_timing", "server"]
 
 
-class FakeTransport:
-    """Stands in for a picows ``WSTransport``: counts frames, sends nothing."""
-
-    def __init__(self) -> None:
-        self.sent = 0
-        self.underlying_transport = _Underlying()
-        self.is_close_frame_sent = False
-
-    def send(self, msg_type: Any, data: bytes) -> None:
-        self.sent += 1
-
-    def disconnect(self, graceful: bool = True) -> None:
-        pass
+def server(**options: Any) -> Node:
+    """A node of the bundled bench app, built but not serving any socket."""
+    config = build_config({"port": 0, "rate_limit": 1e9, "rate_burst": 10**9, **options}, env={})
+    node = Node(bench_app, config)
+    node.accepting = True
+    return node
 
 
-def server(**options: Any) -> fastcomm.Server:
-    """A server of the bundled bench app, built but not listening."""
-    return fastcomm.Server(bench_app, port=0, rate_limit=1e9, rate_burst=10**9, **options)
-
-
-def fake_connection(srv: fastcomm.Server, subprotocol: str = "fastcomm.v1.json") -> Connection:
-    request = ConnectRequest("/ws", {}, {}, None, None)
-    session = Session("bench-session", None, None, "bench-token")
-    conn = Connection(FakeTransport(), srv.codecs[subprotocol], session, request, srv)  # type: ignore[arg-type]
-    session.conn = conn
+def fake_connection(node: Node, subprotocol: str = "fastcomm.v1.json") -> Connection:
+    """A connection whose transport counts frames and keeps none."""
+    headers = {"Sec-WebSocket-Protocol": subprotocol}
+    conn, _ = connect(node, headers=headers, record=False)
     return conn
 
 

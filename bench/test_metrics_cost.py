@@ -26,7 +26,7 @@ from bench.budgets import METRICS_COST
 from bench.harness import interleaved, median, running
 from bench.inprocess import fake_connection, interleaved_timing, server
 from bench.profiles import Profile
-from fastcomm.server.metrics import ServerCollector
+from fastcomm.http.metrics import NodeCollector
 
 PAYLOAD = b'{"type":"echo","id":7,"data":"' + b"x" * 64 + b'"}'
 
@@ -35,7 +35,7 @@ def _scrape_seconds(srv: Any, repeat: int) -> float:
     from prometheus_client import CollectorRegistry
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ServerCollector(srv))
+    registry.register(NodeCollector(srv))
     times = []
     for _ in range(repeat):
         start = time.perf_counter()

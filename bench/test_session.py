@@ -11,28 +11,29 @@ from __future__ import annotations
 from typing import Any
 
 from bench.budgets import SESSION_BUDGET_S
-from bench.inprocess import FakeTransport, interleaved_timing, server
+from bench.inprocess import interleaved_timing, server
 from bench.profiles import Profile
-from fastcomm.app import ConnectRequest, Identity
+from fastcomm.sessions import Identity
+from fastcomm.transports.memory import connect
 
 
 def test_session_create_and_cleanup(benchmark: Any, profile: Profile) -> None:
     srv = server(session_ttl=0)  # ttl 0: cleanup at disconnect is complete
-    codec = srv.codecs["fastcomm.v1.json"]
     identity = Identity("bench-user", {"plan": "free"})
-    request = ConnectRequest("/ws", {}, {}, ("127.0.0.1", 1), None)
-    transport = FakeTransport()
+    hook, srv.app.connect_hook = srv.app.connect_hook, lambda request: identity
 
     def cycle() -> None:
-        listener = srv.new_listener(codec, identity, request)
-        listener.on_ws_connected(transport)  # type: ignore[arg-type]
-        listener.on_ws_disconnected(transport)  # type: ignore[arg-type]
+        _, transport = connect(srv, record=False)
+        transport.drop()
 
     number = max(1, profile.number // 10)
-    medians = interleaved_timing({"session": cycle}, number, profile.repeat)
-    benchmark.pedantic(cycle, iterations=number, rounds=profile.repeat)
+    try:
+        medians = interleaved_timing({"session": cycle}, number, profile.repeat)
+        benchmark.pedantic(cycle, iterations=number, rounds=profile.repeat)
+    finally:
+        srv.app.connect_hook = hook
     benchmark.extra_info["median_us"] = medians["session"] * 1e6
     print(f"\nsession create + cleanup: {medians['session'] * 1e6:.2f} µs")
     assert len(srv.sessions) == 0 and srv.sessions.detached_count == 0
-    assert not srv.listeners and not srv.sessions.by_user
+    assert not srv.connections and not srv.sessions.by_user
     assert medians["session"] <= SESSION_BUDGET_S

@@ -13,7 +13,7 @@ The public API::
         return msg.a + msg.b
 """
 
-from fastcomm.app import App, ConnectRequest, Identity
+from fastcomm.app import App
 from fastcomm.client import Client
 from fastcomm.config import Config, build_config
 from fastcomm.errors import (
@@ -31,8 +31,8 @@ from fastcomm.errors import (
     WireError,
 )
 from fastcomm.protocol.messages import Message, ServerMessage
-from fastcomm.server.connection import Connection
-from fastcomm.server.runtime import Server, serve
+from fastcomm.server import Server, serve
+from fastcomm.sessions import Connection, ConnectRequest, Identity
 
 __version__ = "0.1.0"
 

@@ -8,18 +8,20 @@ started has no effect on that server.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
-from fastcomm.channels import api as _api
 from fastcomm.protocol.messages import Message
+from fastcomm.sessions.identity import ConnectRequest, Identity
 
 if TYPE_CHECKING:
     from fastcomm.channels.broker import Broker, StreamPosition
+    from fastcomm.node.api import ServerApi
+    from fastcomm.node.node import Node
     from fastcomm.protocol.channel_messages import Member
-    from fastcomm.server.connection import Connection
+    from fastcomm.sessions.connection import Connection
 
 __all__ = ["App", "ConnectRequest", "Handler", "Identity"]
 
@@ -31,28 +33,6 @@ _RESERVED = {
     "ping", "pong", "welcome", "result", "error", "subscribe", "unsubscribe", "publish",
     "presence", "history", "subscribed", "unsubscribed", "published", "message", "join", "leave",
 }  # fmt: skip
-
-
-class Identity(msgspec.Struct, frozen=True):
-    """Who a connection belongs to: ``user`` (None for anonymous) and metadata."""
-
-    user: str | None = None
-    meta: Any = None
-
-
-class ConnectRequest(msgspec.Struct, frozen=True):
-    """The upgrade request as a connect hook sees it.
-
-    ``query`` holds the last value of each query parameter; ``headers`` is
-    case-insensitive; ``token`` is the bearer token from the ``Authorization``
-    header or the ``token`` query parameter, whichever is present (header first).
-    """
-
-    path: str
-    query: Mapping[str, str]
-    headers: Mapping[str, str]
-    peer: tuple[str, int] | None
-    token: str | None
 
 
 ConnectHook = Callable[[ConnectRequest], "Identity | None"]
@@ -78,7 +58,8 @@ class App:
         self.push_types: set[type[Message]] = set()
         self.subscribe_hook: Callable[[Connection, str], Any] | None = None
         self.publish_hook: Callable[[Connection, str, Any], Any] | None = None
-        self.runtime: Any = None  # set by the server while it runs
+        self.broker: Broker | None = None
+        self.node: Node | None = None  # set by the node that serves this app
 
     def on(self, msg_type: type[M]) -> Callable[[F], F]:
         """Register the handler of ``msg_type``; its return value is the reply.
@@ -147,21 +128,29 @@ class App:
         self.broker = broker
         return broker
 
-    # -- server-side API: valid while a server runs this app (RuntimeError otherwise) --
+    # -- server-side API: valid while a node serves this app (RuntimeError otherwise) --
+    @property
+    def api(self) -> ServerApi:
+        """The server API of the node serving this app (:class:`fastcomm.node.ServerApi`)."""
+        node = self.node
+        if node is None:
+            raise RuntimeError("the app is not being served (start a fastcomm Server first)")
+        return node.api
+
     async def publish(self, channel: str, data: Any) -> StreamPosition:
-        """Publish ``data`` on ``channel``; returns ``(epoch, offset)``. See
-        :func:`fastcomm.channels.api.publish`."""
-        return await _api.publish(self, channel, data)
+        """Publish ``data`` on ``channel``; returns ``(epoch, offset)``. Raises
+        :class:`ValueError` for an invalid channel name."""
+        return await self.api.publish(channel, data)
 
     def push(self, to: str, msg: Any) -> int:
         """Send ``msg`` to a session (by id) or else to every session of a user;
         returns how many connections got it."""
-        return _api.push(self, to, msg)
+        return self.api.push(to, msg)
 
     async def presence(self, channel: str) -> list[Member]:
         """Members present in ``channel``."""
-        return await _api.presence(self, channel)
+        return await self.api.presence(channel)
 
     def disconnect(self, session_id: str, code: int = 4003, reason: str = "") -> bool:
         """Close a live session's connection; 4003 also revokes it (no resume)."""
-        return _api.disconnect(self, session_id, code, reason)
+        return self.api.disconnect_session(session_id, code, reason)

@@ -157,7 +157,7 @@ def _serve(args: argparse.Namespace) -> int:
     config = build_config(overrides, config_file=args.config)
     configure_logging(config.log_level, config.log_format)
     app = None if config.app is None else load_app(config.app)
-    # Looked up at call time, so tests can stand in a fake runtime module.
-    from fastcomm.server.runtime import serve
+    # Looked up at call time, so tests can stand in a fake server module.
+    from fastcomm.server import serve
 
     return serve(config, app)

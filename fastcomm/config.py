@@ -34,6 +34,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     path: str = "/ws"
     app: str | None = None  # "module:attr" or "path/to/file.py:attr"
     echo: bool = False  # serve an echo endpoint instead of the protocol
+    transport: Literal["picows", "granian"] = "picows"  # what serves the sockets
+    workers: int = 1  # processes; more than one needs a shared broker
+    broker: Literal["memory"] = "memory"  # where channel state lives
 
     # Limits
     max_connections: int = 10_000
@@ -110,6 +113,14 @@ def _check(config: Config) -> Config:
         raise ConfigError(f"port must be between 0 and 65535, got {config.port}")
     if not config.path.startswith("/"):
         raise ConfigError(f"path must start with '/', got {config.path!r}")
+    if config.workers < 1:
+        raise ConfigError(f"workers must be 1 or more, got {config.workers}")
+    if config.workers > 1 and config.broker == "memory":
+        raise ConfigError(
+            f"workers = {config.workers} needs a broker shared between processes; the "
+            "in-memory broker is per process and a shared (Redis) broker is not available "
+            "yet: use workers = 1"
+        )
     if config.app is not None and ":" not in config.app:
         raise ConfigError(f"app must be 'module:attr' or 'file.py:attr', got {config.app!r}")
     return config

@@ -4,9 +4,10 @@
 :mod:`~fastcomm.channels.memory` the embedded in-memory backend;
 :mod:`~fastcomm.channels.hub` fans publications out to this node's
 connections; :mod:`~fastcomm.channels.handlers` holds the routes,
-:mod:`~fastcomm.channels.recovery` the catch-up and resume logic,
-:mod:`~fastcomm.channels.namespaces` the per-channel options and
-:mod:`~fastcomm.channels.api` the server-side API behind ``app.publish``.
+:mod:`~fastcomm.channels.recovery` the catch-up and resume logic and
+:mod:`~fastcomm.channels.namespaces` the per-channel options. The
+server-side API behind ``app.publish`` is the node's
+(:mod:`fastcomm.node.api`).
 """
 
 from fastcomm.channels.broker import Broker, HistoryPage, StreamPosition

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from fastcomm.channels import recovery
 from fastcomm.channels.broker import Broker
 from fastcomm.channels.hub import Catchup, Hub
-from fastcomm.channels.memory import MemoryBroker
 from fastcomm.channels.namespaces import ChannelOptions, Namespaces, channel_problem
 from fastcomm.errors import ErrorCode, WireError
 from fastcomm.protocol.channel_messages import (
@@ -42,8 +41,8 @@ from fastcomm.protocol.channel_messages import (
 from fastcomm.protocol.messages import Message
 
 if TYPE_CHECKING:
-    from fastcomm.server.connection import Connection
-    from fastcomm.server.runtime import Server as Runtime
+    from fastcomm.node.node import Node
+    from fastcomm.sessions.connection import Connection
 
 __all__ = ["ALREADY_SUBSCRIBED", "Channels"]
 
@@ -51,8 +50,6 @@ log = logging.getLogger("fastcomm.channels")
 
 ALREADY_SUBSCRIBED = ErrorCode.ALREADY_SUBSCRIBED
 """Error code of a ``subscribe`` to a channel the connection is already in."""
-
-_META_TTL_MARGIN = 60.0
 
 
 def _rid(msg: Message) -> int | None:
@@ -72,32 +69,29 @@ async def _granted(pending: Awaitable[Any]) -> bool:
 class Channels:
     """Channel features of one server (see the module docstring)."""
 
-    def __init__(self, server: Runtime, broker: Broker | None = None) -> None:
-        config = server.config
-        self.server = server
-        self.app = server.app
+    def __init__(self, node: Node, broker: Broker) -> None:
+        config = node.config
+        self.node = node
+        self.app = node.app
         self.namespaces = Namespaces(config)
-        if broker is None:
-            ttl = max(config.session_ttl, self.namespaces.max_history_ttl()) + _META_TTL_MARGIN
-            broker = MemoryBroker(meta_ttl=ttl)
         self.broker = broker
-        self.spawn = server.router.spawn
-        self.fail = server.router.fail
+        self.spawn = node.router.spawn
+        self.fail = node.router.fail
         self.hub = Hub(broker, self.spawn)
         self.max_subscriptions = config.max_subscriptions
         self.max_channel_length = config.max_channel_length
         self.joining: dict[tuple[Connection, str], Catchup] = {}
 
     def install(self) -> None:
-        """Add the routes and the attach/detach callbacks to the server."""
-        router = self.server.router
+        """Add the routes and the attach/detach callbacks to the node."""
+        router = self.node.router
         router.add(Subscribe, self.subscribe)
         router.add(Unsubscribe, self.unsubscribe)
         router.add(Publish, self.publish)
         router.add(PresenceRequest, self.presence)
         router.add(HistoryRequest, self.history)
-        self.server.on_attach.append(self.attached)
-        self.server.on_detach.append(self.detached)
+        self.node.on_attach.append(self.attached)
+        self.node.on_detach.append(self.detached)
 
     def attached(self, conn: Connection, resumed: bool) -> None:
         recovery.attach(self, conn, resumed)
@@ -171,14 +165,30 @@ class Channels:
 
     def _unsubscribe(self, msg: Unsubscribe, conn: Connection) -> None:
         rid, channel = _rid(msg), msg.channel
-        if conn.session.positions.pop(channel, None) is None:
+        if not self._leave(conn, channel):
             conn.send_error(rid, ErrorCode.NOT_SUBSCRIBED, "not subscribed", {"channel": channel})
-            return
+        elif rid is not None:
+            conn.send(Unsubscribed(rid, channel))
+
+    def _leave(self, conn: Connection, channel: str) -> bool:
+        if conn.session.positions.pop(channel, None) is None:
+            return False
         _, joined = self.hub.leave(conn, channel)
         if joined:
             self.spawn(recovery.leave_presence(self, conn.session_id, conn.user, [channel]))
-        if rid is not None:
-            conn.send(Unsubscribed(rid, channel))
+        return True
+
+    def drop(self, conn: Connection, channel: str) -> bool:
+        """Unsubscribe ``conn`` from ``channel`` on the server's initiative and push
+        ``unsubscribed`` (id null); False if it was not subscribed."""
+        entry = self.joining.pop((conn, channel), None)
+        if entry is not None:
+            entry.cancelled = True
+            entry.settle()
+        if not self._leave(conn, channel):
+            return False
+        conn.send(Unsubscribed(None, channel))
+        return True
 
     # -- publish -----------------------------------------------------------------
     def publish(self, msg: Publish, conn: Connection) -> None:

@@ -3,7 +3,7 @@
 A publication from the broker is encoded once per codec and written with
 ``send_encoded`` to every live subscriber (:meth:`Hub.deliver`, synchronous,
 no per-subscriber allocation). A subscriber that cannot keep up is closed by
-its own :class:`~fastcomm.server.connection.Connection` (4008) when its
+its own :class:`~fastcomm.sessions.connection.Connection` (4008) when its
 bounded buffer overflows; the hub never waits for anyone.
 
 Last delivered offsets are tracked per channel, not per subscriber: every
@@ -28,7 +28,7 @@ from fastcomm.protocol.channel_messages import Publication
 
 if TYPE_CHECKING:
     from fastcomm.protocol.codec import Codec
-    from fastcomm.server.connection import Connection
+    from fastcomm.sessions.connection import Connection
 
 __all__ = ["Catchup", "ChannelState", "Hub", "Position"]
 

@@ -43,7 +43,7 @@ from fastcomm.protocol.channel_messages import (
 
 if TYPE_CHECKING:
     from fastcomm.channels.handlers import Channels
-    from fastcomm.server.connection import Connection
+    from fastcomm.sessions.connection import Connection
 
 __all__ = [
     "attach",

@@ -21,7 +21,7 @@ from typing import Any
 from fastcomm.app import App
 from fastcomm.protocol.codec import Codec
 from fastcomm.protocol.messages import Message, ServerMessage
-from fastcomm.server.connection import Connection
+from fastcomm.sessions.connection import Connection
 
 __all__ = ["BenchJoin", "BenchPublish", "BenchPush", "Echo", "app"]
 

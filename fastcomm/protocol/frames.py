@@ -20,7 +20,7 @@ import codecs
 
 from fastcomm.errors import CloseCode, ProtocolViolation
 
-__all__ = ["FrameAssembler", "close_reply", "is_valid_utf8"]
+__all__ = ["MAX_CLOSE_REASON", "FrameAssembler", "close_reason", "close_reply", "is_valid_utf8"]
 
 _CONTINUATION = 0x0
 _TEXT = 0x1
@@ -54,6 +54,22 @@ def is_valid_utf8(data: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+MAX_CLOSE_REASON = 123
+"""Bytes of reason text a CLOSE frame can carry (125 bytes of payload minus the code)."""
+
+
+def close_reason(reason: str) -> bytes:
+    """``reason`` as UTF-8, cut to :data:`MAX_CLOSE_REASON` bytes on a character boundary.
+
+    Lone surrogates are replaced, so the result is always valid UTF-8.
+    """
+    data = reason.encode("utf-8", "replace")
+    if len(data) <= MAX_CLOSE_REASON:
+        return data
+    cut = data[:MAX_CLOSE_REASON]
+    return cut.decode("utf-8", "ignore").encode()
 
 
 def close_reply(payload: bytes) -> tuple[int, bytes]:
@@ -141,6 +157,13 @@ class FrameAssembler:
         the assembler is then reset. Raises :class:`ValueError`, without
         changing state, for a control opcode (8-10): those are never data.
         """
+        if fin and not rsv and not self._opcode and _TEXT <= opcode <= _BINARY:
+            # The common case, first: one whole unfragmented message.
+            if len(payload) > self._max_size:
+                raise ProtocolViolation(CloseCode.MESSAGE_TOO_BIG, "message too big")
+            if opcode == _TEXT and not payload.isascii() and not is_valid_utf8(payload):
+                raise ProtocolViolation(CloseCode.INVALID_TEXT, "TEXT message is not valid UTF-8")
+            return opcode, payload
         if rsv:
             raise self._fail(CloseCode.PROTOCOL_ERROR, "RSV bit set without an extension")
         if opcode == _CONTINUATION:

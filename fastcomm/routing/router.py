@@ -24,7 +24,7 @@ from fastcomm.protocol.codec import Codec, build_codecs
 from fastcomm.protocol.messages import Message, Ping, Pong, Result
 
 if TYPE_CHECKING:
-    from fastcomm.server.connection import Connection
+    from fastcomm.sessions.connection import Connection
 
 __all__ = ["Route", "Router"]
 

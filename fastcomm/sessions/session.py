@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fastcomm.server.connection import Connection
+    from fastcomm.sessions.connection import Connection
 
 __all__ = ["Session"]
 

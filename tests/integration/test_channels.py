@@ -147,7 +147,7 @@ async def test_server_without_app_offers_channels_to_two_clients() -> None:
         assert (first["offset"], first["recovered"], first["id"]) == (0, False, 1)
         assert (await b.subscribe("chat:lobby"))["epoch"] == first["epoch"]
         assert (await c.subscribe("chat:lobby"))["epoch"] == first["epoch"]
-        assert server.channel_count() == 1
+        assert server.node.channels.hub.count() == 1
 
         reply = await a.request(type="publish", channel="chat:lobby", data={"text": "hi"})
         assert reply == {"type": "published", "id": 2, "channel": "chat:lobby", "offset": 1}
@@ -453,7 +453,7 @@ async def test_authorization_denials() -> None:
         vip = await alice.request(type="subscribe", channel="vip:lounge")
         assert (vip["code"], vip["message"]) == ("forbidden", "members only")
         await alice.subscribe("private:alice")
-        assert server.channel_count() == 1
+        assert server.node.channels.hub.count() == 1
 
         spam = await alice.request(type="publish", channel="private:alice", data="spam")
         assert (spam["type"], spam["code"]) == ("error", "forbidden")
@@ -462,7 +462,7 @@ async def test_authorization_denials() -> None:
         news = await alice.request(type="publish", channel="news:today", data="fine")
         assert (news["code"], news["details"]) == ("forbidden", {"channel": "news:today"})
         await alice.nothing_pending()
-        history = await server.channels.broker.history("anywhere")
+        history = await server.node.channels.broker.history("anywhere")
         assert [m.data for m in history.publications] == ["fine"]
 
 
@@ -483,7 +483,7 @@ async def test_limits_and_channel_names() -> None:
             assert (reply["code"], reply["details"]["path"]) == ("invalid_message", "$.channel")
             reply = await a.request(type="publish", channel=bad, data=1)
             assert reply["code"] == "invalid_message"
-        assert "x" * 12 not in server.channels.hub.channels
+        assert "x" * 12 not in server.node.channels.hub.channels
 
         for kind in ("presence", "history", "unsubscribe", "publish"):
             reply = await a.request(type=kind, channel="elsewhere")
@@ -584,14 +584,14 @@ async def test_slow_subscriber_is_closed_with_4008_while_others_get_everything()
         # From here on the raw client reads nothing.
 
         pad, published, received = "x" * 4096, 0, []
-        while server.stats.slow_consumers == 0 or published % 100:
+        while server.node.stats.slow_consumers == 0 or published % 100:
             assert published < 20_000, "the slow subscriber was never closed"
             for _ in range(20):
                 published += 1
                 await app.publish("feed", {"n": published, "pad": pad})
             received += await fast.messages(20)
         assert offsets(received) == list(range(1, published + 1))
-        assert server.stats.slow_consumers == 1
+        assert server.node.stats.slow_consumers == 1
 
         slow_offsets, code = [], None
         while code is None:

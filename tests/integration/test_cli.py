@@ -190,9 +190,9 @@ def fake_runtime(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Config, object]]
         seen.append((config, app))
         return 7
 
-    runtime = types.ModuleType("fastcomm.server.runtime")
+    runtime = types.ModuleType("fastcomm.server")
     runtime.serve = serve  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "fastcomm.server.runtime", runtime)
+    monkeypatch.setitem(sys.modules, "fastcomm.server", runtime)
     monkeypatch.setattr(cli, "configure_logging", lambda level, fmt: None)
     for key in [k for k in os.environ if k.startswith("FASTCOMM_")]:
         monkeypatch.delenv(key)

@@ -150,7 +150,7 @@ def build_app(state: State) -> fastcomm.App:
 
     @app.on(Kick)
     def kick(msg: Kick, conn: fastcomm.Connection) -> None:
-        state.transports.append(conn.transport)
+        state.transports.append(conn.transport.ws)  # type: ignore[attr-defined]
         conn.close(msg.code, msg.reason)
 
     @app.on(Hang)
@@ -162,7 +162,7 @@ def build_app(state: State) -> fastcomm.App:
 
     @app.on(Drop)
     def drop(msg: Drop, conn: fastcomm.Connection) -> None:
-        conn.transport.disconnect(False)
+        conn.transport.abort()
 
     return app
 
@@ -226,7 +226,7 @@ async def test_token_headers_and_refusals(harness: Harness) -> None:
     with pytest.raises(HandshakeFailed) as denied:
         await Client.connect(harness.url, headers={"X-Deny": "1"})
     assert denied.value.status == 403
-    assert harness.server.connection_count == 0
+    assert len(harness.server.node.connections) == 0
 
 
 async def test_resume_restores_the_session(harness: Harness) -> None:
@@ -385,7 +385,7 @@ async def test_client_close_completes_the_handshake(harness: Harness, code: int)
     await client.close(code)
     assert client.close_code == code  # the server's echo, not a local default
     assert time.monotonic() - started < 2  # no 5 s abort: the server answered
-    await eventually(lambda: harness.server.connection_count == 0)
+    await eventually(lambda: len(harness.server.node.connections) == 0)
     with pytest.raises(fastcomm.ConnectionClosed):
         await client.request(Ping())
     with pytest.raises(fastcomm.ConnectionClosed):

@@ -47,15 +47,15 @@ async def test_sessions_are_tracked_by_id_and_user() -> None:
         b = await websockets.connect(server.url + "?user=bob")
         ids = [json.loads(await ws.recv())["session"] for ws in (a1, a2, b)]
         assert len(set(ids)) == 3
-        assert {s.id for s in server.sessions.of_user("ann")} == set(ids[:2])
-        assert server.sessions.get(ids[2]) is not None
+        assert {s.id for s in server.node.sessions.of_user("ann")} == set(ids[:2])
+        assert server.node.sessions.get(ids[2]) is not None
         await a1.close()
-        await eventually(lambda: len(server.sessions) == 2)
-        assert {s.id for s in server.sessions.of_user("ann")} == {ids[1]}
+        await eventually(lambda: len(server.node.sessions) == 2)
+        assert {s.id for s in server.node.sessions.of_user("ann")} == {ids[1]}
         await a2.close()
         await b.close()
-        await eventually(lambda: len(server.sessions) == 0)
-        assert server.sessions.by_user == {}
+        await eventually(lambda: len(server.node.sessions) == 0)
+        assert server.node.sessions.by_user == {}
 
 
 async def test_abrupt_disconnects_leave_zero_sessions() -> None:
@@ -71,7 +71,7 @@ async def test_abrupt_disconnects_leave_zero_sessions() -> None:
             raw.abort()  # RST
         for raw in raws[25:]:
             raw.close()  # FIN without a close frame
-        await eventually(lambda: server.connection_count == 0)
+        await eventually(lambda: len(server.node.connections) == 0)
         status = await status_of(server)
         assert status["connections"] == 0
         assert status["sessions"] == 0
@@ -88,11 +88,11 @@ async def test_heartbeat_closes_a_peer_that_never_answers_pings() -> None:
             assert opcode == 9  # the server's ping
             code, _ = await raw.recv_until_close(timeout=3)
             assert code == 1001
-            await eventually(lambda: server.connection_count == 1)
+            await eventually(lambda: len(server.node.connections) == 1)
             await asyncio.sleep(1.0)  # several heartbeat periods
             await healthy.send('{"type":"ping","id":1}')
             assert json.loads(await healthy.recv()) == {"type": "pong", "id": 1}
-        await eventually(lambda: len(server.sessions) == 0)
+        await eventually(lambda: len(server.node.sessions) == 0)
 
 
 class Slow(fastcomm.Message, tag="slow"):
@@ -113,9 +113,9 @@ async def test_drain_waits_for_inflight_handlers_and_readyz_is_503() -> None:
     ws = await websockets.connect(server.url)
     await ws.recv()
     await ws.send('{"type":"slow","seconds":0.5}')
-    await eventually(lambda: len(server.router.inflight) == 1)
+    await eventually(lambda: len(server.node.router.inflight) == 1)
     stopping = asyncio.create_task(server.stop())
-    await eventually(lambda: not server.accepting)
+    await eventually(lambda: not server.node.accepting)
     assert (await http_get(server.port, "/readyz"))[0] == 503
     with pytest.raises(websockets.InvalidStatus) as info:
         await websockets.connect(server.url)
@@ -158,7 +158,7 @@ async def test_two_thousand_concurrent_connections() -> None:
                 return ws
 
         clients = await asyncio.gather(*(open_one() for _ in range(2000)))
-        assert server.connection_count == 2000
+        assert len(server.node.connections) == 2000
         assert (await status_of(server))["sessions"] == 2000
 
         async def ping(ws: Any, i: int) -> dict[str, Any]:
@@ -168,5 +168,5 @@ async def test_two_thousand_concurrent_connections() -> None:
         replies = await asyncio.gather(*(ping(ws, i) for i, ws in enumerate(clients)))
         assert [r["id"] for r in replies] == list(range(2000))
         await asyncio.gather(*(ws.close() for ws in clients))
-        await eventually(lambda: server.connection_count == 0, timeout=20)
+        await eventually(lambda: len(server.node.connections) == 0, timeout=20)
         assert (await status_of(server))["sessions"] == 0

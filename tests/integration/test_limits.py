@@ -100,7 +100,7 @@ async def test_max_connections_gives_503_before_upgrade() -> None:
             await websockets.connect(server.url)
         assert info.value.response.status_code == 503
         await clients[0].close()
-        await eventually(lambda: server.connection_count == 2)
+        await eventually(lambda: len(server.node.connections) == 2)
         async with websockets.connect(server.url) as ws:
             assert json.loads(await ws.recv())["type"] == "welcome"
         for ws in clients[1:]:
@@ -170,7 +170,7 @@ async def test_slow_consumer_is_closed_with_4008_and_memory_stays_bounded() -> N
             # 200 MB requested; the client never reads.
             slow.writer.transport.pause_reading()
             slow.send_text(json.dumps({"type": "flood", "id": 1, "count": 2000, "size": 100_000}))
-            await eventually(lambda: server.stats.slow_consumers == 1, timeout=10)
+            await eventually(lambda: server.node.stats.slow_consumers == 1, timeout=10)
             grown = _rss_kib() - before
             assert grown < 20 * 1024, f"server memory grew by {grown} KiB"
             await healthy.send('{"type":"ping","id":1}')
@@ -180,7 +180,7 @@ async def test_slow_consumer_is_closed_with_4008_and_memory_stays_bounded() -> N
             code, _ = await slow.recv_until_close(timeout=10)
             assert code == 4008
             assert sock is not None
-        await eventually(lambda: server.connection_count == 0)
+        await eventually(lambda: len(server.node.connections) == 0)
         assert (await status_of(server))["slow_consumers"] == 1
 
 
@@ -190,4 +190,4 @@ async def test_handshake_timeout_drops_a_silent_tcp_client() -> None:
         # Nothing is sent; the server must give up on its own.
         assert await asyncio.wait_for(reader.read(), 3) == b""
         writer.close()
-        assert server.connection_count == 0
+        assert len(server.node.connections) == 0

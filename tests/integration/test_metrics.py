@@ -12,7 +12,6 @@ import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
 import fastcomm
-from fastcomm.server.metrics import install_metrics
 from tests.integration.conftest import running
 
 app = fastcomm.App()
@@ -59,8 +58,7 @@ async def exchange(ws: Any, request: dict[str, Any]) -> dict[str, Any]:
 
 async def test_metrics_parse_and_follow_traffic() -> None:
     async with running(app) as srv:
-        install_metrics(srv)
-        srv.router.sample_every = 1  # time every message, so a short test fills the histogram
+        srv.node.router.sample_every = 1  # time every message, so a short test fills the histogram
         content_type, before = await scrape(srv.port)
         assert content_type.startswith("text/plain")
         for name in (
@@ -112,8 +110,7 @@ async def test_metrics_parse_and_follow_traffic() -> None:
 
 async def test_buckets_are_cumulative_and_sampled() -> None:
     async with running(app) as srv:
-        install_metrics(srv)
-        srv.router.sample_every = 4
+        srv.node.router.sample_every = 4
         async with websockets.connect(srv.url) as ws:
             await ws.recv()
             for rid in range(1, 41):
@@ -130,13 +127,12 @@ async def test_buckets_are_cumulative_and_sampled() -> None:
 
 async def test_handshake_rejects_and_slow_consumers_are_exported() -> None:
     async with running(app, allowed_origins=("https://ok.example",)) as srv:
-        install_metrics(srv)
         try:
             async with websockets.connect(srv.url, origin="https://evil.example"):  # type: ignore[arg-type]
                 pass
         except websockets.InvalidStatus as exc:
             assert exc.response.status_code == 403
-        srv.stats.slow_consumers += 2  # the counter the outbound bound bumps
+        srv.node.stats.slow_consumers += 2  # the counter the outbound bound bumps
         _, samples = await scrape(srv.port)
         assert value(samples, "fastcomm_handshake_rejects_total", status="403") == 1
         assert value(samples, "fastcomm_slow_consumers_total") == 2
@@ -144,9 +140,7 @@ async def test_handshake_rejects_and_slow_consumers_are_exported() -> None:
 
 async def test_servers_do_not_share_metrics() -> None:
     async with running(app) as one, running(app) as two:
-        install_metrics(one)
-        install_metrics(two)
-        one.stats.messages_in += 5
+        one.node.stats.messages_in += 5
         _, first = await scrape(one.port)
         _, second = await scrape(two.port)
         assert value(first, "fastcomm_messages_received_total") == 5
@@ -155,7 +149,6 @@ async def test_servers_do_not_share_metrics() -> None:
 
 async def test_metrics_endpoint_refuses_post() -> None:
     async with running(app) as srv:
-        install_metrics(srv)
 
         def post() -> int:
             request = urllib.request.Request(

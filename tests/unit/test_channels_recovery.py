@@ -224,13 +224,13 @@ async def test_cancelled_entry_sends_nothing() -> None:
 
 def make(app: fastcomm.App | None = None, **options: Any) -> Channels:
     server = fastcomm.Server(app, port=0, **options)
-    channels: Channels = server.channels
+    channels: Channels = server.node.channels
     return channels
 
 
 async def drain(channels: Channels) -> None:
-    while channels.server.router.inflight:
-        await asyncio.gather(*channels.server.router.inflight)
+    while channels.node.router.inflight:
+        await asyncio.gather(*channels.node.router.inflight)
 
 
 async def test_detach_records_positions_and_resume_recovers_the_gap() -> None:

@@ -1,32 +1,30 @@
 """A live WebSocket connection as application code sees it.
 
 Sending never blocks and never grows memory without bound: once the
-transport's write buffer passes ``max_outbound_buffer`` the connection is
-closed with 4008 (slow consumer) and further sends are dropped.
+transport's buffer passes ``max_outbound_buffer`` the connection is closed
+with 4008 (slow consumer) and further sends are dropped. The connection
+knows its socket only through the :class:`~fastcomm.sessions.transport.Transport`
+interface.
 """
 
 from __future__ import annotations
 
 import asyncio
-import struct
 from typing import TYPE_CHECKING, Any
-
-from picows import WSMsgType, WSTransport
 
 from fastcomm.errors import CloseCode
 from fastcomm.protocol.codec import Codec
+from fastcomm.protocol.frames import close_reason
 from fastcomm.protocol.messages import ErrorReply
 
 if TYPE_CHECKING:
-    from fastcomm.app import ConnectRequest
-    from fastcomm.server.runtime import Server as Runtime
+    from fastcomm.sessions.identity import ConnectRequest
     from fastcomm.sessions.session import Session
+    from fastcomm.sessions.transport import Transport
+    from fastcomm.stats import Stats
 
 __all__ = ["Connection"]
 
-_TEXT = WSMsgType.TEXT
-_BINARY = WSMsgType.BINARY
-_CLOSE = WSMsgType.CLOSE
 _CLOSE_TIMEOUT = 5.0  # how long a closing peer gets to answer our CLOSE
 
 
@@ -37,46 +35,56 @@ class Connection:
     is the upgrade request the connect hook saw; ``subprotocol`` is the
     negotiated encoding. :meth:`send` pushes a message, :meth:`close` starts
     the close handshake. Both are safe to call on a closed connection.
+
+    ``seen``/``idle``/``ping_sent`` are the heartbeat state the node's sweep
+    keeps; ``rate_tokens``/``rate_strikes`` the rate limit's.
     """
 
     __slots__ = (
         "__weakref__",
         "_abort_timer",
-        "_frame",
         "_high_water",
-        "_runtime",
+        "_stats",
+        "_write",
         "closed",
         "codec",
+        "idle",
         "paused",
-        "rate_stamp",
+        "ping_sent",
         "rate_strikes",
         "rate_tokens",
         "request",
+        "seen",
         "session",
         "transport",
     )
 
     def __init__(
         self,
-        transport: WSTransport,
+        transport: Transport,
         codec: Codec,
         session: Session,
         request: ConnectRequest,
-        runtime: Runtime,
+        *,
+        stats: Stats,
+        max_outbound: int,
+        rate_burst: float,
     ) -> None:
         self.transport = transport
         self.codec = codec
         self.session = session
         self.request = request
-        self._runtime = runtime
-        self._frame = _BINARY if codec.binary else _TEXT
+        self._stats = stats
+        self._write = transport.writer(codec.binary)
         self._abort_timer: asyncio.TimerHandle | None = None
-        self._high_water = runtime.config.max_outbound_buffer
+        self._high_water = max_outbound
         self.closed = False
         self.paused = False
-        self.rate_tokens = float(runtime.config.rate_burst)
-        self.rate_stamp = 0.0
+        self.rate_tokens = rate_burst
         self.rate_strikes = 0
+        self.seen = True
+        self.idle = 0.0
+        self.ping_sent = 0.0
 
     # -- identity -------------------------------------------------------------
     @property
@@ -115,22 +123,18 @@ class Connection:
         """Send bytes already encoded with this connection's codec."""
         if self.closed:
             return False
-        if self.paused and self._buffered() + len(data) > self._high_water:
-            self._runtime.stats.slow_consumers += 1
+        if self.paused and self.transport.buffered() + len(data) > self._high_water:
+            self._stats.slow_consumers += 1
             self.close(CloseCode.SLOW_CONSUMER, "slow consumer")
             return False
-        self.transport.send(self._frame, data)
-        self._runtime.stats.messages_out += 1
+        self._write(data)
+        self._stats.messages_out += 1
         return True
 
     def send_error(self, rid: int | None, code: str, message: str, details: Any = None) -> None:
         """Send an ``error`` reply and count it."""
-        self._runtime.stats.error(code)
+        self._stats.error(code)
         self.send_encoded(self.codec.encode(ErrorReply(rid, code, message, details)))
-
-    def _buffered(self) -> int:
-        size: int = self.transport.underlying_transport.get_write_buffer_size()
-        return size
 
     # -- closing --------------------------------------------------------------
     def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
@@ -138,19 +142,19 @@ class Connection:
         if self.closed:
             return
         self.closed = True
-        payload = struct.pack("!H", code) + reason.encode()[:123]
-        self.transport.send(_CLOSE, payload)
+        self.transport.close(code, close_reason(reason))
         if code not in (CloseCode.NORMAL, CloseCode.GOING_AWAY):
-            self._runtime.stats.error(str(code))
+            self._stats.error(str(code))
         loop = asyncio.get_running_loop()
-        self._abort_timer = loop.call_later(_CLOSE_TIMEOUT, self.transport.disconnect, False)
+        self._abort_timer = loop.call_later(_CLOSE_TIMEOUT, self.transport.abort)
 
     def fail(self, code: int, reason: str) -> None:
         """Close for a protocol violation: send CLOSE and drop the TCP connection now."""
         self.close(code, reason)
         self.transport.disconnect()
 
-    def _on_disconnected(self) -> None:
+    def disconnected(self) -> None:
+        """The transport is gone: nothing more is sent, the close timer stops."""
         self.closed = True
         if self._abort_timer is not None:
             self._abort_timer.cancel()

@@ -1,9 +1,9 @@
-"""``GET /metrics``: the server's counters in the Prometheus text format.
+"""``GET /metrics``: the node's counters in the Prometheus text format.
 
 Nothing here runs on the message path. The hot path only bumps plain
-integers (:class:`~fastcomm.server.stats.Stats`, the router's per-type counts
-and its sampled latency buckets); :class:`ServerCollector` reads them when
-Prometheus scrapes, through a registry private to the server (two servers in
+integers (:class:`~fastcomm.stats.Stats`, the router's per-type counts
+and its sampled latency buckets); :class:`NodeCollector` reads them when
+Prometheus scrapes, through a registry private to the node (two servers in
 one process do not share metrics).
 
 Exported (``_total`` is added to counters by the format):
@@ -24,11 +24,10 @@ Exported (``_total`` is added to counters by the format):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import accumulate
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from picows import WSUpgradeResponseWithListener
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
@@ -38,12 +37,12 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from fastcomm.server.http import ok
+from fastcomm.http.types import Request, Response
 
 if TYPE_CHECKING:
-    from fastcomm.server.runtime import Server
+    from fastcomm.node.node import Node
 
-__all__ = ["ServerCollector", "install_metrics"]
+__all__ = ["NodeCollector", "metrics_endpoint"]
 
 
 def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
@@ -54,37 +53,35 @@ def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, doc, value=value)
 
 
-def _subscribers(server: Server) -> int:
-    hub: Any = getattr(getattr(server, "channels", None), "hub", None)
-    if hub is None:
-        return 0
+def _subscribers(node: Node) -> int:
+    hub = node.channels.hub
     return sum(hub.subscribers(name) for name in list(hub.channels))
 
 
-class ServerCollector(Collector):
-    """Builds every fastcomm metric family from ``server``'s counters at scrape time."""
+class NodeCollector(Collector):
+    """Builds every fastcomm metric family from ``node``'s counters at scrape time."""
 
-    def __init__(self, server: Server) -> None:
-        self.server = server
+    def __init__(self, node: Node) -> None:
+        self.node = node
 
     def collect(self) -> Iterator[Metric]:
-        server = self.server
-        stats = server.stats
+        node = self.node
+        stats = node.stats
         yield _gauge("fastcomm_open_connections", "Open WebSocket connections.",
-                     server.connection_count)  # fmt: skip
+                     len(node.connections))  # fmt: skip
         yield _counter("fastcomm_connections", "WebSocket connections accepted.",
                        stats.connections_total)  # fmt: skip
-        yield _gauge("fastcomm_sessions", "Live sessions.", len(server.sessions))
+        yield _gauge("fastcomm_sessions", "Live sessions.", len(node.sessions))
         yield _gauge("fastcomm_sessions_resumable", "Detached sessions that can be resumed.",
-                     server.sessions.detached_count)  # fmt: skip
+                     node.sessions.detached_count)  # fmt: skip
         yield _gauge("fastcomm_users", "Distinct users with a live session.",
-                     len(server.sessions.by_user))  # fmt: skip
+                     len(node.sessions.by_user))  # fmt: skip
         yield _counter("fastcomm_messages_received", "Whole messages received.",
                        stats.messages_in)  # fmt: skip
         routed = CounterMetricFamily(
             "fastcomm_messages_routed", "Messages routed, by request type.", labels=("type",)
         )
-        for kind, count in sorted(server.routed_counts().items()):
+        for kind, count in sorted(node.routed_counts().items()):
             routed.add_metric((kind,), count)
         yield routed
         yield _counter("fastcomm_messages_sent", "Messages sent.", stats.messages_out)
@@ -104,17 +101,17 @@ class ServerCollector(Collector):
                        "Connections closed because their outbound buffer overflowed.",
                        stats.slow_consumers)  # fmt: skip
         yield _gauge("fastcomm_channels", "Channels with at least one subscriber.",
-                     server.channel_count())  # fmt: skip
+                     node.channels.hub.count())  # fmt: skip
         yield _gauge("fastcomm_channel_subscribers", "Subscriptions to channels on this node.",
-                     _subscribers(server))  # fmt: skip
+                     _subscribers(node))  # fmt: skip
         yield _gauge("fastcomm_inflight_handlers", "Async handlers still running.",
-                     len(server.router.inflight))  # fmt: skip
-        yield _gauge("fastcomm_uptime_seconds", "Seconds since the server started.",
+                     len(node.router.inflight))  # fmt: skip
+        yield _gauge("fastcomm_uptime_seconds", "Seconds since the node started.",
                      stats.uptime)  # fmt: skip
         yield self._routing_latency()
 
     def _routing_latency(self) -> HistogramMetricFamily:
-        router = self.server.router
+        router = self.node.router
         counts = list(router.latency_counts)
         bounds = [f"{bound:g}" for bound in router.latency_bounds] + ["+Inf"]
         buckets = list(zip(bounds, accumulate(counts), strict=True))
@@ -126,15 +123,12 @@ class ServerCollector(Collector):
         )
 
 
-def install_metrics(server: Server) -> None:
-    """Serve ``GET /metrics`` on ``server``'s port (Prometheus text format 0.0.4).
-
-    Safe to call before the server starts; calling it again replaces the endpoint.
-    """
+def metrics_endpoint(node: Node) -> Callable[[Request], Response]:
+    """The ``GET /metrics`` endpoint of ``node`` (Prometheus text format 0.0.4)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ServerCollector(server))
+    registry.register(NodeCollector(node))
 
-    def metrics() -> WSUpgradeResponseWithListener:
-        return ok(generate_latest(registry), CONTENT_TYPE_PLAIN_0_0_4)
+    def metrics(request: Request) -> Response:
+        return Response(200, generate_latest(registry), CONTENT_TYPE_PLAIN_0_0_4)
 
-    server.http["/metrics"] = metrics
+    return metrics

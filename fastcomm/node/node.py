@@ -1,0 +1,227 @@
+"""The node: one running instance of an App, whatever serves its sockets.
+
+A :class:`Node` owns admission (:attr:`admission`), the connection registry,
+the sessions, the router, channels, the sweep (heartbeat, rate refill,
+session expiry), the drain, and the server API (:attr:`api`). Transports
+create it, ask :meth:`Admission.upgrade` about each handshake, then
+:meth:`attach` the accepted connection with their
+:class:`~fastcomm.sessions.transport.Transport`, feed it whole messages
+through :attr:`receive` and report the disconnect with :meth:`detach`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from fastcomm.channels.handlers import Channels
+from fastcomm.config import Config
+from fastcomm.errors import CloseCode, ErrorCode
+from fastcomm.node.admission import Accept, Admission
+from fastcomm.node.api import ServerApi
+from fastcomm.node.brokers import make_broker
+from fastcomm.protocol.codec import Codec
+from fastcomm.protocol.messages import Welcome
+from fastcomm.routing.router import Router
+from fastcomm.sessions.connection import Connection
+from fastcomm.sessions.registry import SessionRegistry
+from fastcomm.sessions.transport import Transport
+from fastcomm.stats import Stats
+
+if TYPE_CHECKING:
+    from fastcomm.app import App
+
+__all__ = ["Node"]
+
+log = logging.getLogger("fastcomm.server")
+
+
+class Node:
+    """One App served: see the module docstring.
+
+    ``on_attach``/``on_detach`` are the extension points channel support
+    uses: called with each connection as it is attached (``(conn,
+    resumed)``) and the moment it is gone. ``receive(conn, binary, payload)``
+    takes one whole, valid message (the router, or the echo endpoint).
+    """
+
+    def __init__(self, app: App, config: Config) -> None:
+        self.config = config
+        self.app = app
+        self.stats = Stats()
+        self.sessions = SessionRegistry(config.session_ttl)
+        self.router = Router()
+        self.on_attach: list[Callable[[Connection, bool], None]] = []
+        self.on_detach: list[Callable[[Connection], None]] = []
+        self.connections: set[Connection] = set()
+        self.accepting = False
+        self.channels = Channels(self, make_broker(app, config))
+        self.channels.install()
+        for msg_type, handler in app.handlers.items():
+            self.router.add_handler(msg_type, handler)
+        self.codecs: dict[str, Codec] = self.router.freeze()
+        self.admission = Admission(self)
+        self.api = ServerApi(self)
+        self.receive: Callable[[Connection, bool, bytes], None] = (
+            self._echo if config.echo else self._route
+        )
+        self._sweeper: asyncio.Task[None] | None = None
+        self._max_outbound = config.max_outbound_buffer
+        self._burst = float(config.rate_burst)
+        app.node = self
+
+    def routed_counts(self) -> dict[str, int]:
+        counts = self.router.counts
+        return {str(cls.__struct_config__.tag): n for cls, n in counts.items() if n}
+
+    # -- connections --------------------------------------------------------------
+    def attach(self, transport: Transport, accept: Accept) -> Connection:
+        """Register an accepted connection: session (new or resumed), welcome, channels."""
+        identity, request = accept.identity, accept.request
+        session, resumed = self.sessions.attach(
+            identity.user, identity.meta, request.query.get("resume")
+        )
+        conn = Connection(
+            transport,
+            accept.codec,
+            session,
+            request,
+            stats=self.stats,
+            max_outbound=self._max_outbound,
+            rate_burst=self._burst,
+        )
+        session.conn = conn
+        self.connections.add(conn)
+        self.stats.connections_total += 1
+        if not self.config.echo:
+            config = self.config
+            conn.send(
+                Welcome(
+                    session.id,
+                    session.resume_token,
+                    resumed,
+                    config.heartbeat,
+                    config.max_message_size,
+                )
+            )
+            for attach in self.on_attach:
+                attach(conn, resumed)
+        return conn
+
+    def detach(self, conn: Connection) -> None:
+        """The transport is gone: leave channels, detach the session, run hooks."""
+        conn.disconnected()
+        if conn not in self.connections:
+            return
+        self.connections.discard(conn)
+        for detach in self.on_detach:
+            try:
+                detach(conn)
+            except Exception:
+                log.exception("cleanup after disconnect failed")
+        self.sessions.detach(conn.session)
+        for hook in self.app.disconnect_hooks:
+            try:
+                result = hook(conn)
+                if inspect.isawaitable(result):
+                    self.router.spawn(_guard(result))
+            except Exception:
+                log.exception("disconnect hook failed")
+
+    def _route(self, conn: Connection, binary: bool, payload: bytes) -> None:
+        """One whole message from ``conn``: count it, rate-limit it, route it."""
+        self.stats.messages_in += 1
+        conn.rate_tokens -= 1.0
+        if conn.rate_tokens < 0.0:
+            self.rate_limited(conn, conn.codec.request_id(payload))
+            return
+        if conn.rate_strikes:
+            conn.rate_strikes = 0
+        if binary is not conn.codec.binary:
+            kind = "binary" if binary else "text"
+            text = f"{kind} frames are not used by {conn.codec.name}"
+            conn.send_error(None, ErrorCode.INVALID_MESSAGE, text)
+            return
+        self.router.dispatch(conn, payload)
+
+    def _echo(self, conn: Connection, binary: bool, payload: bytes) -> None:
+        self.stats.messages_in += 1
+        if not conn.closed:
+            conn.transport.writer(binary)(payload)
+
+    def rate_limited(self, conn: Connection, rid: int | None) -> None:
+        """``conn`` went over its rate: answer ``rate_limited``, or close 4029 after
+        ``rate_limit_close_after`` consecutive strikes."""
+        conn.rate_strikes += 1
+        if conn.rate_strikes >= self.config.rate_limit_close_after:
+            conn.close(CloseCode.RATE_LIMITED, "rate limit exceeded")
+            return
+        conn.send_error(rid, ErrorCode.RATE_LIMITED, "message rate limit exceeded")
+
+    # -- lifecycle ------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the sweep and accept connections (call on the running loop)."""
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+        self.accepting = True
+
+    async def drain(self) -> None:
+        """Refuse new connections, close all with 1001, wait for handlers and closes."""
+        self.accepting = False
+        log.info("draining %d connections", len(self.connections))
+        for conn in list(self.connections):
+            conn.close(CloseCode.GOING_AWAY, "server shutting down")
+        if self.router.inflight:
+            await asyncio.wait(set(self.router.inflight), timeout=self.config.drain_timeout)
+        # Peers get a short while to complete the close handshake, then are cut.
+        deadline = time.monotonic() + min(self.config.drain_timeout, 2.0)
+        while self.connections and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        for conn in list(self.connections):
+            conn.transport.abort()
+
+    async def close(self) -> None:
+        """Stop the sweep and release the broker (after :meth:`drain`)."""
+        self.accepting = False
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        await self.channels.broker.close()
+        if self.app.node is self:
+            self.app.node = None
+
+    async def _sweep(self) -> None:
+        """Once per period: refill rate buckets, ping idle peers, drop dead ones."""
+        config = self.config
+        period = min(1.0, config.heartbeat / 4, config.heartbeat_timeout / 4)
+        refill, burst = config.rate_limit * period, float(config.rate_burst)
+        while True:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            for conn in list(self.connections):
+                if conn.closed:
+                    continue
+                if conn.rate_tokens < burst:
+                    conn.rate_tokens = min(burst, conn.rate_tokens + refill)
+                if conn.seen:
+                    conn.seen, conn.idle, conn.ping_sent = False, 0.0, 0.0
+                    continue
+                conn.idle += period
+                if conn.ping_sent:
+                    if now - conn.ping_sent > config.heartbeat_timeout:
+                        conn.close(CloseCode.GOING_AWAY, "heartbeat timeout")
+                        conn.transport.abort()
+                elif conn.idle >= config.heartbeat and conn.transport.ping():
+                    conn.ping_sent = now
+            self.sessions.expire()
+
+
+async def _guard(awaitable: Any) -> None:
+    try:
+        await awaitable
+    except Exception:
+        log.exception("disconnect hook failed")

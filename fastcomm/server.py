@@ -1,0 +1,96 @@
+"""Run an App: :class:`Server` (in-process, any loop) and :func:`serve` (the CLI's).
+
+:class:`Server` serves one :class:`~fastcomm.node.Node` over the picows
+transport on the current event loop (an async context manager, for tests and
+embedding). :func:`serve` is what ``fastcomm serve`` calls: it runs a Server
+on uvloop until SIGTERM/SIGINT, drains, and returns the exit status; with
+``transport = "granian"`` it hands the App to granian instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from functools import partial
+from typing import Any
+
+from fastcomm.app import App
+from fastcomm.config import Config, build_config
+from fastcomm.node.node import Node
+from fastcomm.transports.picows.server import PicowsServer
+
+__all__ = ["Server", "serve"]
+
+log = logging.getLogger("fastcomm.server")
+
+
+class Server:
+    """A fastcomm server bound to ``config.host:config.port`` (port 0: any free port).
+
+    ``Server(app, port=0)`` builds the config from keyword options; pass
+    ``config=`` to use a prepared one. Use ``async with`` or
+    :meth:`start`/:meth:`stop`. ``node`` is the running node (sessions,
+    channels, stats, the server API).
+    """
+
+    def __init__(self, app: App | None = None, *, config: Config | None = None, **options: Any):
+        self.config = config if config is not None else build_config(options, env={})
+        self.app = app if app is not None else App()
+        self.node = Node(self.app, self.config)
+        self._picows = PicowsServer(self.node)
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.config.host}:{self.port}{self.config.path}"
+
+    async def start(self) -> None:
+        """Bind and start accepting; ``self.port`` is the bound port afterwards."""
+        self.node.start()
+        await self._picows.start(self.config.host, self.config.port)
+        self.port = self._picows.port
+        log.info("fastcomm listening on %s", self.url)
+
+    async def stop(self) -> None:
+        """Drain: refuse new connections, close all with 1001, wait for handlers."""
+        if not self.port:
+            return
+        await self.node.drain()
+        self._picows.stop_listening()
+        await self.node.close()
+        self.port = 0
+        log.info("fastcomm stopped")
+
+    async def __aenter__(self) -> Server:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+def serve(config: Config, app: App | None = None) -> int:
+    """Run a server until SIGTERM/SIGINT, drain, and return the exit status (0)."""
+    import uvloop
+
+    async def main() -> int:
+        server = Server(app, config=config)
+        await server.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("signal received, shutting down")
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, partial(_force_exit, server))
+        await server.stop()
+        return 0
+
+    return uvloop.run(main())
+
+
+def _force_exit(server: Server) -> None:
+    log.warning("second signal: exiting without waiting for the drain")
+    raise SystemExit(1)
