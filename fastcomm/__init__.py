@@ -13,8 +13,9 @@ The public API::
         return msg.a + msg.b
 """
 
+from typing import TYPE_CHECKING, Any
+
 from fastcomm.app import App
-from fastcomm.client import Client
 from fastcomm.config import Config, build_config
 from fastcomm.errors import (
     AppLoadError,
@@ -31,8 +32,11 @@ from fastcomm.errors import (
     WireError,
 )
 from fastcomm.protocol.messages import Message, ServerMessage
-from fastcomm.server import Server, serve
 from fastcomm.sessions import Connection, ConnectRequest, Identity
+
+if TYPE_CHECKING:
+    from fastcomm.client import Client
+    from fastcomm.server import Server, serve
 
 __version__ = "0.1.0"
 
@@ -62,3 +66,18 @@ __all__ = [
     "build_config",
     "serve",
 ]
+
+# The client and the server pull in picows and uvloop; they are imported on first
+# use, so that the core (``fastcomm.protocol``, ``fastcomm.node``...) imports without them.
+_LAZY = {"Client": "fastcomm.client", "Server": "fastcomm.server", "serve": "fastcomm.server"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fastcomm' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -55,7 +55,6 @@ class App:
         self.handlers: dict[type[Message], Handler] = {}
         self.connect_hook: ConnectHook | None = None
         self.disconnect_hooks: list[DisconnectHook] = []
-        self.push_types: set[type[Message]] = set()
         self.subscribe_hook: Callable[[Connection, str], Any] | None = None
         self.publish_hook: Callable[[Connection, str, Any], Any] | None = None
         self.broker: Broker | None = None
@@ -100,11 +99,6 @@ class App:
         """Register a hook called once after each connection closed (sync or async)."""
         self.disconnect_hooks.append(func)
         return func
-
-    def message(self, msg_type: type[M]) -> type[M]:
-        """Declare a server-to-client message type the app pushes (documentation aid)."""
-        self.push_types.add(msg_type)
-        return msg_type
 
     def authorize_subscribe(
         self, func: Callable[[Connection, str], Any]

@@ -20,8 +20,6 @@ class Stats:
         "handshake_rejects",
         "messages_in",
         "messages_out",
-        "route_seconds",
-        "routed",
         "slow_consumers",
         "started",
     )
@@ -31,11 +29,9 @@ class Stats:
         self.connections_total = 0
         self.messages_in = 0
         self.messages_out = 0
-        self.routed: dict[str, int] = {}  # message type -> count
         self.errors: dict[str, int] = {}  # error code or close code -> count
         self.handshake_rejects: dict[int, int] = {}  # HTTP status -> count
         self.slow_consumers = 0
-        self.route_seconds = 0.0
 
     def error(self, code: str) -> None:
         self.errors[code] = self.errors.get(code, 0) + 1

@@ -10,11 +10,11 @@
     await client.close()
 
 ``Client`` is :class:`~fastcomm.client.reconnect.ReconnectingClient`: the
-façade of :mod:`~fastcomm.client.client` with channel subscriptions
+façade of :mod:`~fastcomm.client.single` with channel subscriptions
 (:mod:`~fastcomm.client.channels`) and automatic reconnection with resume
 (:mod:`~fastcomm.client.reconnect`) layered on top.
 
-Modules: :mod:`~fastcomm.client.client` (the one-connection façade),
+Modules: :mod:`~fastcomm.client.single` (one connection: :class:`SingleClient`),
 :mod:`~fastcomm.client.connection` (one transport-level connection),
 :mod:`~fastcomm.client.listener` (frame handling), :mod:`~fastcomm.client.codec`
 (decoding server messages), :mod:`~fastcomm.client.inbox` (the push queue),
@@ -25,11 +25,11 @@ Modules: :mod:`~fastcomm.client.client` (the one-connection façade),
 """
 
 from fastcomm.client.backoff import Backoff, backoff_delay
-from fastcomm.client.client import Push
 from fastcomm.client.codec import SERVER_TYPES
 from fastcomm.client.connection import ClientConnection
 from fastcomm.client.handshake import HandshakeFailed
 from fastcomm.client.reconnect import ReconnectingClient
+from fastcomm.client.single import Push
 from fastcomm.client.subscription import (
     RecoveryFailed,
     Subscription,

@@ -1,7 +1,7 @@
 """Channel subscriptions on top of the client façade: routing, re-subscribing, gap fills.
 
 :class:`SubscribingClient` adds :meth:`~SubscribingClient.subscribe` and
-:meth:`~SubscribingClient.publish` to :class:`~fastcomm.client.client.Client`
+:meth:`~SubscribingClient.publish` to :class:`~fastcomm.client.single.SingleClient`
 and keeps one :class:`~fastcomm.client.subscription.Subscription` per
 channel. Pushes of a subscribed channel (``message``, ``join``, ``leave``,
 and the ``subscribed``/``unsubscribed`` with ``"id": null`` of a resumed
@@ -19,7 +19,7 @@ A subscription is registered before its ``subscribe`` is sent and buffers
 publications until the reply is taken (they are pushed before the awaiting
 coroutine resumes). Gaps in the offsets, restored subscriptions whose top is
 ahead of the client, and re-subscribing on a new session are handled by
-:mod:`fastcomm.client.catchup`.
+:mod:`fastcomm.client.gapfill`.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from collections.abc import Coroutine, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from fastcomm.client.catchup import catch_up, resubscribe
-from fastcomm.client.client import Client
 from fastcomm.client.codec import Decoded
 from fastcomm.client.connection import ABNORMAL, DEFAULT_MAX_MESSAGE_SIZE, ClientConnection
+from fastcomm.client.gapfill import fill_gap, resubscribe
+from fastcomm.client.single import SingleClient
 from fastcomm.client.subscription import Subscription, SubscriptionClosed
 from fastcomm.errors import ClientError, CloseCode, ConnectionClosed, ErrorCode, RequestFailed
 from fastcomm.protocol.channel_messages import (
@@ -54,7 +54,7 @@ from fastcomm.protocol.messages import Message
 __all__ = ["SubscribingClient"]
 
 
-class SubscribingClient(Client):
+class SubscribingClient(SingleClient):
     """The client with channel subscriptions; see the module docstring."""
 
     def __init__(
@@ -237,12 +237,12 @@ class SubscribingClient(Client):
             self._follow(sub, sub._release())
         elif behind:
             sub._hold()
-            self._spawn(catch_up(self, sub, self._gen, reply.offset, settle=True))
+            self._spawn(fill_gap(self, sub, self._gen, reply.offset, settle=True))
         return True
 
     def _follow(self, sub: Subscription, gap: int | None) -> None:
         if gap is not None:
-            self._spawn(catch_up(self, sub, self._gen, gap, settle=False))
+            self._spawn(fill_gap(self, sub, self._gen, gap, settle=False))
 
     def _unsubscribe_later(self, channel: str, gen: int) -> None:
         self._spawn(self._quiet_unsubscribe(channel, gen))

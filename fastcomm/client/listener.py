@@ -14,8 +14,8 @@ from typing import Protocol
 
 from picows import WSFrame, WSListener, WSMsgType, WSTransport
 
-from fastcomm.errors import CloseCode, ProtocolViolation
-from fastcomm.protocol.frames import FrameAssembler, is_valid_utf8
+from fastcomm.errors import ProtocolViolation
+from fastcomm.protocol.frames import FrameAssembler
 
 __all__ = ["ClientListener", "FrameSink"]
 
@@ -57,11 +57,10 @@ class ClientListener(WSListener):
     it with 1011 and drop the connection.
     """
 
-    __slots__ = ("assembler", "max_size", "sink")
+    __slots__ = ("assembler", "sink")
 
     def __init__(self, sink: FrameSink, max_message_size: int) -> None:
         self.sink = sink
-        self.max_size = max_message_size
         self.assembler = FrameAssembler(max_message_size)
 
     def on_ws_connected(self, transport: WSTransport) -> None:
@@ -90,30 +89,14 @@ class ClientListener(WSListener):
         if msg_type is _PING or msg_type is _PONG:
             return  # picows answers pings itself
         try:
-            if (
-                frame.fin
-                and not self.assembler.in_progress
-                and not (frame.rsv1 or frame.rsv2 or frame.rsv3)
-                and (msg_type is _TEXT or msg_type is _BINARY)
-            ):
-                payload = frame.get_payload_as_bytes()
-                if len(payload) > self.max_size:
-                    raise ProtocolViolation(CloseCode.MESSAGE_TOO_BIG, "message too big")
-                binary = msg_type is _BINARY
-                if not binary and not is_valid_utf8(payload):
-                    raise ProtocolViolation(CloseCode.INVALID_TEXT, "invalid UTF-8")
-            else:
-                done = self.assembler.feed(
-                    msg_type.value,
-                    frame.fin,
-                    frame.rsv1 or frame.rsv2 or frame.rsv3,
-                    frame.get_payload_as_bytes(),
-                )
-                if done is None:
-                    return
-                binary = done[0] == _BINARY.value
-                payload = done[1]
+            done = self.assembler.feed(
+                msg_type,  # type: ignore[arg-type]  # an IntEnum, typed as Enum by picows
+                frame.fin,
+                frame.rsv1 or frame.rsv2 or frame.rsv3,
+                frame.get_payload_as_bytes(),
+            )
         except ProtocolViolation as exc:
             self.sink.violation(exc.code, exc.reason)
             return
-        self.sink.message(binary, payload)
+        if done is not None:
+            self.sink.message(done[0] == 2, done[1])  # opcode 2: BINARY

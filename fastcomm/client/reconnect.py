@@ -10,7 +10,7 @@
 Contracts:
 
 * The first connection is not retried: :meth:`ReconnectingClient.connect`
-  raises as :meth:`fastcomm.client.client.Client.connect` does.
+  raises as :meth:`fastcomm.client.single.SingleClient.connect` does.
 * When the current connection ends and the client did not close it, the
   client reconnects unless ``reconnect`` is False or the close code says
   retrying cannot help (:func:`~fastcomm.client.backoff.should_reconnect`:
@@ -54,9 +54,9 @@ from fastcomm.client.backoff import (
     should_retry_handshake,
 )
 from fastcomm.client.channels import SubscribingClient
-from fastcomm.client.client import auth_headers
 from fastcomm.client.codec import Decoded
 from fastcomm.client.connection import ABNORMAL, DEFAULT_MAX_MESSAGE_SIZE, ClientConnection
+from fastcomm.client.single import auth_headers
 from fastcomm.errors import CloseCode, ConnectionClosed, HandshakeFailed
 from fastcomm.protocol.codec import JSON_SUBPROTOCOL
 from fastcomm.protocol.messages import Message
@@ -124,7 +124,7 @@ class ReconnectingClient(SubscribingClient):
         max_attempts: int | None = None,
         on_reconnect: OnReconnect | None = None,
     ) -> Self:
-        """Connect as :meth:`fastcomm.client.client.Client.connect` does.
+        """Connect as :meth:`fastcomm.client.single.SingleClient.connect` does.
 
         ``reconnect`` turns automatic reconnection on (the default) or off;
         ``backoff_initial``/``backoff_max`` (seconds) shape the delays,
@@ -164,7 +164,7 @@ class ReconnectingClient(SubscribingClient):
 
     # -- requests -------------------------------------------------------------------
     async def request(self, msg: Message, timeout: float | None = 10.0) -> Decoded:
-        """As :meth:`fastcomm.client.client.Client.request`; while reconnecting it
+        """As :meth:`fastcomm.client.single.SingleClient.request`; while reconnecting it
         first waits for the new connection (``timeout`` covers the wait)."""
         async with asyncio.timeout(timeout):
             while not self._ready.is_set():

@@ -21,7 +21,6 @@ __all__ = [
     "Result",
     "ServerMessage",
     "Welcome",
-    "has_id",
 ]
 
 PROTOCOL_VERSION = "fastcomm.v1"
@@ -43,11 +42,6 @@ class Message(msgspec.Struct, tag_field="type", kw_only=True):
     """
 
     id: int | msgspec.UnsetType | None = msgspec.UNSET
-
-
-def has_id(msg: Message) -> bool:
-    """True when the request carries an integer id and so expects a reply."""
-    return type(msg.id) is int
 
 
 class Ping(Message, tag="ping"):

@@ -1,8 +1,8 @@
-"""The public client: :class:`Client`, a thin façade over one connection.
+"""One connection's client: :class:`SingleClient`, the base of ``fastcomm.Client``.
 
 ::
 
-    async with await fastcomm.Client.connect(url, token="...") as client:
+    async with await fastcomm.SingleClient.connect(url, token="...") as client:
         total = await client.call(Add(a=1, b=2))
         async for push in client:
             ...
@@ -11,9 +11,9 @@ The transport-level work (pending requests, close handshake, RFC 6455 rules)
 lives in :class:`~fastcomm.client.connection.ClientConnection`. The façade
 owns what outlives one connection: the connect parameters, the codec and the
 inbox of pushes. Extension points for layered features (subscriptions,
-reconnect with resume) are :meth:`Client._open` (open and adopt a new
-connection), :meth:`Client._on_push` (route a push) and
-:meth:`Client._on_connection_closed` (decide what a lost connection means).
+reconnect with resume) are :meth:`SingleClient._open` (open and adopt a new
+connection), :meth:`SingleClient._on_push` (route a push) and
+:meth:`SingleClient._on_connection_closed` (decide what a lost connection means).
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from fastcomm.errors import ClientError, CloseCode, ConnectionClosed
 from fastcomm.protocol.codec import JSON_SUBPROTOCOL
 from fastcomm.protocol.messages import Message, Result, Welcome
 
-__all__ = ["Client", "Push", "auth_headers"]
+__all__ = ["Push", "SingleClient", "auth_headers"]
 
-#: A push as :meth:`Client.receive` returns it: a decoded Struct, or a dict for unknown types.
+#: A push as :meth:`SingleClient.receive` returns it: a decoded Struct, or a dict for unknown types.
 Push = Decoded
 
 
@@ -44,7 +44,7 @@ def auth_headers(headers: Mapping[str, str] | None, token: str | None) -> dict[s
     return merged
 
 
-class Client:
+class SingleClient:
     """A fastcomm client. Create it with :meth:`connect`.
 
     * :meth:`request` sends a message with an ``id`` and returns its reply;
@@ -146,7 +146,7 @@ class Client:
     def connection(self) -> ClientConnection:
         """The current transport-level connection."""
         if self._conn is None:
-            raise ClientError("not connected; use Client.connect()")
+            raise ClientError("not connected; use SingleClient.connect()")
         return self._conn
 
     @property
@@ -268,4 +268,4 @@ class Client:
     def __repr__(self) -> str:
         state = "closed" if self._conn is None or self._conn.closed else "open"
         session = self._conn.welcome.session if self._conn and self._conn.welcome else None
-        return f"<Client {self.url} session={session} {state}>"
+        return f"<{type(self).__name__} {self.url} session={session} {state}>"

@@ -5,7 +5,7 @@ Both run as background tasks of one connection *generation* of the client
 unsubscribed or the connection was lost (the subscription was then reset,
 and the next connection recovers from its last position).
 
-* :func:`catch_up` fills a held subscription up to an offset with a
+* :func:`fill_gap` fills a held subscription up to an offset with a
   ``history`` request: publications history still holds are delivered in
   order, the rest is reported as lost
   (:class:`~fastcomm.client.subscription.RecoveryFailed`), then what was held
@@ -32,7 +32,7 @@ from fastcomm.protocol.channel_messages import HistoryReply, HistoryRequest, Rec
 from fastcomm.protocol.channel_messages import Subscribed as SubscribedReply
 from fastcomm.protocol.messages import Ping
 
-__all__ = ["Host", "catch_up", "resubscribe"]
+__all__ = ["Host", "fill_gap", "resubscribe"]
 
 log = logging.getLogger("fastcomm.client")
 
@@ -54,7 +54,7 @@ class Host(Protocol):
     def _unsubscribe_later(self, channel: str, gen: int) -> None: ...
 
 
-async def catch_up(host: Host, sub: Subscription, gen: int, upto: int, settle: bool) -> None:
+async def fill_gap(host: Host, sub: Subscription, gen: int, upto: int, settle: bool) -> None:
     """Fill ``sub`` (holding) up to offset ``upto``; see the module docstring."""
     gap: int | None = None if settle else upto
     epoch = sub.epoch
