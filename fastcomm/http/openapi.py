@@ -91,8 +91,8 @@ def openapi_document(version: str = "1") -> dict[str, Any]:
             "post": {
                 "operationId": name,
                 "summary": summary,
-                "requestBody": {
-                    "required": True,
+                "requestBody": {  # an empty body counts as {}: optional if nothing is required
+                    "required": bool(components[request["$ref"].rsplit("/", 1)[1]].get("required")),
                     "content": {"application/json": {"schema": request}},
                 },
                 "responses": responses,
