@@ -139,7 +139,7 @@ class HttpApi:
     def authorized(self, request: Request) -> bool:
         """True if the request carries the key (``X-API-Key`` or ``Authorization: apikey``)."""
         given = header(request, "x-api-key")
-        if given is None:
+        if not given:
             auth = header(request, "authorization") or ""
             scheme, _, value = auth.strip().partition(" ")
             if scheme.lower() != "apikey":

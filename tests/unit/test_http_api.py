@@ -68,6 +68,7 @@ def test_an_empty_key_is_refused() -> None:
         {"x-api-key": KEY},
         {"Authorization": f"apikey {KEY}"},
         {"authorization": f"ApiKey  {KEY}"},
+        {"X-API-Key": "", "Authorization": f"apikey {KEY}"},  # an empty X-API-Key is absent
     ],
 )
 async def test_both_header_forms_are_accepted(api: HttpApi, headers: dict[str, str]) -> None:
