@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from fastcomm.client import Client
     from fastcomm.server import Server, serve
 
-__version__ = "0.1.0"
+from fastcomm.version import __version__
 
 __all__ = [
     "App",

@@ -38,6 +38,11 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     workers: int = 1  # processes; more than one needs a shared broker
     broker: Literal["memory"] = "memory"  # where channel state lives
 
+    # HTTP server API (off unless api_key is set)
+    api_key: str | None = None  # X-API-Key / "Authorization: apikey KEY"; never logged
+    api_port: int | None = None  # picows transport: the API's own port (granian/ASGI: /api)
+    api_max_body: int = 1 * MiB  # request body limit; 413 above it
+
     # Limits
     max_connections: int = 10_000
     max_message_size: int = 1 * MiB  # after reassembly; close 1009 above it
@@ -94,6 +99,7 @@ _POSITIVE = (
     "heartbeat",
     "heartbeat_timeout",
     "read_buffer_size",
+    "api_max_body",
 )
 _NON_NEGATIVE = ("drain_timeout", "session_ttl", "history_size", "history_ttl")
 _FIELDS = {f.name: f for f in msgspec.structs.fields(Config)}
@@ -111,6 +117,10 @@ def _check(config: Config) -> Config:
             raise ConfigError(f"{name} must be 0 or more, got {getattr(config, name)!r}")
     if not 0 <= config.port <= 65535:
         raise ConfigError(f"port must be between 0 and 65535, got {config.port}")
+    if config.api_port is not None and not 1 <= config.api_port <= 65535:
+        raise ConfigError(f"api_port must be between 1 and 65535, got {config.api_port}")
+    if config.api_key is not None and not config.api_key.strip():
+        raise ConfigError("api_key must not be empty")
     if not config.path.startswith("/"):
         raise ConfigError(f"path must start with '/', got {config.path!r}")
     if config.workers < 1:

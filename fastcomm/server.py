@@ -17,7 +17,10 @@ from typing import Any
 
 from fastcomm.app import App
 from fastcomm.config import Config, build_config
+from fastcomm.errors import ConfigError
+from fastcomm.http.api import HttpApi
 from fastcomm.node.node import Node
+from fastcomm.transports.granian.rsgi_http import EmbeddedServer, serve_embedded
 from fastcomm.transports.picows.server import PicowsServer
 
 __all__ = ["Server", "serve"]
@@ -39,7 +42,13 @@ class Server:
         self.app = app if app is not None else App()
         self.node = Node(self.app, self.config)
         self._picows = PicowsServer(self.node)
+        self._api: EmbeddedServer | None = None
         self.port = 0
+        if self.config.api_key is not None and self.config.api_port is None:
+            raise ConfigError(
+                "api_key is set but api_port is not: with the picows transport the HTTP "
+                "API is served on its own port (--api-port)"
+            )
 
     @property
     def url(self) -> str:
@@ -48,8 +57,25 @@ class Server:
     async def start(self) -> None:
         """Bind and start accepting; ``self.port`` is the bound port afterwards."""
         self.node.start()
-        await self._picows.start(self.config.host, self.config.port)
+        config = self.config
+        await self._picows.start(config.host, config.port)
         self.port = self._picows.port
+        if config.api_key is not None and config.api_port is not None:
+            api = HttpApi(
+                self.node.api,
+                api_key=config.api_key,
+                max_body=config.api_max_body,
+                max_channel_length=config.max_channel_length,
+            )
+            try:
+                self._api = await serve_embedded(
+                    api.handle, config.host, config.api_port, config.api_max_body,
+                    too_large=api.too_large,
+                )  # fmt: skip
+            except BaseException:
+                await self.stop()
+                raise
+            log.info("HTTP API on http://%s:%d/api/", config.host, config.api_port)
         log.info("fastcomm listening on %s", self.url)
 
     async def stop(self) -> None:
@@ -58,6 +84,9 @@ class Server:
             return
         await self.node.drain()
         self._picows.stop_listening()
+        if self._api is not None:
+            await self._api.stop()
+            self._api = None
         await self.node.close()
         self.port = 0
         log.info("fastcomm stopped")

@@ -15,6 +15,7 @@ from fastcomm.channels.namespaces import channel_problem
 from fastcomm.errors import CloseCode
 from fastcomm.node.status import status_snapshot
 from fastcomm.protocol.channel_messages import Member
+from fastcomm.version import __version__
 
 if TYPE_CHECKING:
     from fastcomm.node.node import Node
@@ -112,8 +113,12 @@ class ServerApi:
         reason: str = "",
     ) -> int:
         """Close the live connections of ``session``, or else of every session of
-        ``user``; returns how many were closed (see :meth:`disconnect_session`)."""
+        ``user`` (with both: that session only if it is ``user``'s); returns how
+        many were closed (see :meth:`disconnect_session`)."""
         if session is not None:
+            live = self.node.sessions.get(session)
+            if live is None or (user is not None and live.user != user):
+                return 0
             return int(self.disconnect_session(session, code, reason))
         if user is None:
             return 0
@@ -142,5 +147,20 @@ class ServerApi:
         }
 
     async def info(self) -> dict[str, Any]:
-        """The node's statistics (the ``/status`` document)."""
-        return status_snapshot(self.node)
+        """The node's statistics: the ``/status`` document plus the fields
+        Centrifugo's clients read (``uid``, ``name``, ``version``,
+        ``num_clients``, ``num_users``, ``num_channels``, ``num_subs``, ``uptime``)."""
+        node = self.node
+        hub = node.channels.hub
+        snapshot = status_snapshot(node)
+        snapshot.update(
+            uid=node.uid,
+            name=node.name,
+            version=__version__,
+            num_clients=len(node.connections),
+            num_users=len(node.sessions.by_user),
+            num_channels=hub.count(),
+            num_subs=sum(hub.subscribers(name) for name in list(hub.channels)),
+            uptime=int(node.stats.uptime),
+        )
+        return snapshot

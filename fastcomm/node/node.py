@@ -14,6 +14,9 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import os
+import secrets
+import socket
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -52,6 +55,8 @@ class Node:
     def __init__(self, app: App, config: Config) -> None:
         self.config = config
         self.app = app
+        self.uid = secrets.token_hex(8)  # this node among others sharing a broker
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.stats = Stats()
         self.sessions = SessionRegistry(config.session_ttl)
         self.router = Router()

@@ -21,7 +21,7 @@ import fastcomm
 ROOT = Path(fastcomm.__file__).parent
 
 LAYERS: list[set[str]] = [
-    {"errors", "stats", "config", "logs"},
+    {"errors", "stats", "config", "logs", "version"},
     {"protocol"},
     {"sessions", "routing", "channels"},
     {"node"},
