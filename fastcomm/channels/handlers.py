@@ -39,6 +39,7 @@ from fastcomm.protocol.channel_messages import (
     Unsubscribed,
 )
 from fastcomm.protocol.messages import Message
+from fastcomm.protocol.payload import payload_problem
 
 if TYPE_CHECKING:
     from fastcomm.node.node import Node
@@ -203,6 +204,12 @@ class Channels:
         hook = self.app.publish_hook
         if hook is None and channel not in conn.session.positions:
             conn.send_error(rid, ErrorCode.NOT_SUBSCRIBED, "not subscribed", {"channel": channel})
+            return
+        problem = payload_problem(msg.data)
+        if problem is not None:  # refused before it is stored: never acknowledged, then lost
+            path, reason = problem
+            details = {"path": "$.data" + path[1:], "reason": reason}
+            conn.send_error(rid, ErrorCode.INVALID_MESSAGE, "data cannot be delivered", details)
             return
         pending = self._check(msg, conn, hook, conn, channel, msg.data)
         if pending is not False:

@@ -157,10 +157,19 @@ class Hub:
             # A publication at or below the channel's position was already sent to every
             # live subscriber from history (a late delivery): only catch-ups may need it.
             if event.offset > offset or event.epoch != epoch:
+                try:
+                    encoded = [
+                        (codec.encode(event), conns) for codec, conns in state.groups.items()
+                    ]
+                except Exception:  # stored data is checked first; this is a last defence
+                    log.exception(
+                        "publication %d of %r cannot be encoded", event.offset, state.name
+                    )
+                    return
+                # Advance only once it can be sent: subscribers' positions stay truthful.
                 state.epoch = event.epoch
                 state.offset = event.offset
-                for codec, conns in state.groups.items():
-                    data = codec.encode(event)
+                for data, conns in encoded:
                     for conn in conns:
                         try:
                             sent = conn.send_encoded(data)

@@ -15,6 +15,7 @@ from fastcomm.channels.namespaces import channel_problem
 from fastcomm.errors import CloseCode
 from fastcomm.node.status import status_snapshot
 from fastcomm.protocol.channel_messages import Member
+from fastcomm.protocol.payload import payload_problem, to_payload
 from fastcomm.version import __version__
 
 if TYPE_CHECKING:
@@ -41,10 +42,15 @@ class ServerApi:
 
         The namespace's history options apply; ``client_publish`` and the
         publish hook do not (the server is trusted). Raises
-        :class:`ValueError` for an invalid channel name and whatever the
-        broker raises.
+        :class:`ValueError` for an invalid channel name or data that some
+        encoding cannot carry (see :mod:`fastcomm.protocol.payload`), before
+        anything is stored, and whatever the broker raises.
         """
         self._check_channel(channel)
+        data = to_payload(data)
+        problem = payload_problem(data)
+        if problem is not None:
+            raise ValueError(f"data cannot be delivered: {problem[1]} at {problem[0]}")
         channels = self.node.channels
         options = channels.namespaces.resolve(channel)
         return await channels.broker.publish(
