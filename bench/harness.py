@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,6 +22,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from fastcomm.loadgen.target import ChildServer
 
 __all__ = [
     "CLIENT_CPUS",
@@ -60,12 +61,6 @@ def _pin(cpus: str | None) -> list[str]:
     return ["taskset", "-c", cpus] if cpus is not None else []
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class RunningServer:
     name: str
@@ -84,34 +79,13 @@ class RunningServer:
 @contextlib.contextmanager
 def running(name: str, cpus: str | None = SERVER_CPUS) -> Iterator[RunningServer]:
     """Run server ``name`` (a key of :data:`SERVERS`) on a free port, pinned to ``cpus``."""
-    port = _free_port()
-    args = [part.replace("{port}", str(port)) for part in SERVERS[name]]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env = {k: v for k, v in env.items() if not k.startswith("FASTCOMM_")}
-    proc = subprocess.Popen(
-        [*_pin(cpus), sys.executable, *args], cwd=ROOT, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                raise RuntimeError(f"{name} server exited: {err[-500:]}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{name} server did not start")
-            time.sleep(0.05)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FASTCOMM_")}
+    env["PYTHONPATH"] = str(ROOT)
+    command = [*_pin(cpus), sys.executable, *SERVERS[name]]
+    with ChildServer(command, name=f"{name} server", env=env, cwd=ROOT, stop_timeout=10) as child:
+        assert child.proc is not None
         time.sleep(0.2)  # let the first accept loop settle
-        yield RunningServer(name, port, proc)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        yield RunningServer(name, child.port, child.proc)
 
 
 def loadgen(

@@ -1,9 +1,13 @@
-"""The server under test: started by the load generator, or only probed.
+"""Servers run as child processes on a free port, and the server under test.
 
-:class:`ServerProcess` runs ``python -m fastcomm serve APP`` on a free
-loopback port, with the per-connection rate limit out of the way and room for
-the run's connections, and waits for ``/readyz``. :class:`Probe` reads a local
-server's CPU time and resident memory from ``/proc``.
+:class:`ChildServer` runs any command on a free loopback port (``{port}`` in
+its arguments) and waits until it serves: a TCP connect, or an HTTP GET of a
+path answering 200. The integration tests, ``bench/`` and the load
+generator all start their servers with it. :class:`ServerProcess` is the load
+generator's: ``python -m fastcomm serve APP`` with the per-connection rate
+limit out of the way and room for the run's connections, ready on
+``/readyz``. :class:`Probe` reads a local server's CPU time and resident
+memory from ``/proc``.
 """
 
 from __future__ import annotations
@@ -19,19 +23,30 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping, Sequence
 from pathlib import Path
 
 from fastcomm.errors import FastcommError
 
-__all__ = ["DEFAULT_APP", "BenchError", "Probe", "ServerProcess", "free_port"]
+__all__ = [
+    "DEFAULT_APP",
+    "BenchError",
+    "ChildServer",
+    "Probe",
+    "ServerProcess",
+    "ServerStartError",
+    "free_port",
+]
 
 DEFAULT_APP = "fastcomm.loadgen.app:app"
-_START_TIMEOUT = 30.0
 
 
 class BenchError(FastcommError):
     """The benchmark could not run (server did not start, no connection...)."""
+
+
+class ServerStartError(BenchError):
+    """A :class:`ChildServer` exited, or was not serving in time."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -41,26 +56,43 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-class ServerProcess:
-    """``python -m fastcomm serve`` as a child process on ``127.0.0.1``.
+class ChildServer:
+    """``command`` as a child process serving on ``host:port``.
 
-    ``extra_args`` (a shell-quoted string) is appended to the command line and
-    may override the benchmark defaults. Use as a context manager; exiting
-    sends SIGTERM (drain) and kills after 15 seconds.
+    Each ``{port}`` in the arguments becomes :attr:`port` (a free one unless
+    given). ``env`` is the child's whole environment (None: this process's);
+    ``ready`` the path of an HTTP GET that must answer 200, or None to wait
+    for a TCP connect only. Output (stdout and stderr) goes to a temporary
+    file, never a pipe, so a chatty child cannot block on a full one.
+    :meth:`start` raises :class:`ServerStartError` naming the exit status
+    and the last line of output; :meth:`stop` sends SIGTERM and kills after
+    ``stop_timeout``. Use as a context manager, or :meth:`start`/:meth:`stop`.
     """
 
-    def __init__(self, app: str, conns: int, extra_args: str = "") -> None:
-        self.host = "127.0.0.1"
-        self.port = free_port(self.host)
-        self.command = [
-            sys.executable, "-m", "fastcomm", "serve", app,
-            "--host", self.host, "--port", str(self.port),
-            "--rate-limit", "1e9", "--rate-burst", "1000000000",
-            "--max-connections", str(max(10_000, conns * 2 + 100)),
-            "--log-level", "warning", *shlex.split(extra_args),
-        ]  # fmt: skip
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
+    def __init__(
+        self,
+        command: Sequence[str],
+        *,
+        name: str = "the server",
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: str | Path | None = None,
+        ready: str | None = None,
+        start_timeout: float = 30.0,
+        stop_timeout: float = 15.0,
+    ) -> None:
+        self.name = name
+        self.host = host
+        self.port = port if port is not None else free_port(host)
+        self.command = [part.replace("{port}", str(self.port)) for part in command]
+        self.env = dict(env) if env is not None else None
+        self.cwd = cwd
+        self.ready = ready
+        self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
         self.proc: subprocess.Popen[bytes] | None = None
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
 
     @property
     def url(self) -> str:
@@ -72,50 +104,93 @@ class ServerProcess:
         return self.proc.pid
 
     def start(self) -> None:
-        """Start the server; raise :class:`BenchError` if it is not ready in time."""
+        """Start the child and return once it serves; on failure it is stopped."""
         self.proc = subprocess.Popen(
-            self.command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT
+            self.command,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            cwd=self.cwd,
         )
-        deadline = time.monotonic() + _START_TIMEOUT
-        ready = f"http://{self.host}:{self.port}/readyz"
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + self.start_timeout
+        while not self._serving():
             if self.proc.poll() is not None:
-                raise BenchError(
-                    f"the server under test exited with status {self.proc.returncode}: "
-                    f"{self._last_line() or 'no output'}"
+                error = ServerStartError(
+                    f"{self.name} exited with status {self.proc.returncode}: "
+                    f"{self.last_line() or 'no output'}"
                 )
-            with (
-                contextlib.suppress(OSError, urllib.error.URLError),
-                urllib.request.urlopen(ready, timeout=1) as response,
-            ):
-                if response.status == 200:
-                    return
+                self.stop()
+                raise error
+            if time.monotonic() > deadline:
+                last = self.last_line()
+                self.stop()
+                raise ServerStartError(
+                    f"{self.name} was not ready within {self.start_timeout:g}s"
+                    + (f" (last output: {last})" if last else "")
+                )
             time.sleep(0.05)
-        self.stop()
-        raise BenchError(f"the server under test was not ready within {_START_TIMEOUT:g}s")
+
+    def _serving(self) -> bool:
+        try:
+            if self.ready is None:
+                with socket.create_connection((self.host, self.port), timeout=0.2):
+                    return True
+            url = f"http://{self.host}:{self.port}{self.ready}"
+            with urllib.request.urlopen(url, timeout=1) as response:
+                return bool(response.status == 200)
+        except (OSError, urllib.error.URLError):
+            return False
 
     def stop(self) -> None:
+        """SIGTERM (a fastcomm server drains), then kill after ``stop_timeout``."""
         proc = self.proc
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:
-                proc.wait(15)
+                proc.wait(self.stop_timeout)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
         self._log.close()
 
-    def _last_line(self) -> str:
+    def last_line(self) -> str:
+        """The last non-empty line of output (at most 300 characters)."""
+        if self._log.closed:
+            return ""
         self._log.seek(0)
         lines = [line for line in self._log.read().decode(errors="replace").splitlines() if line]
         return lines[-1][:300] if lines else ""
 
-    def __enter__(self) -> ServerProcess:
+    def __enter__(self) -> ChildServer:
         self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class ServerProcess(ChildServer):
+    """``python -m fastcomm serve APP`` as the server under test, on ``127.0.0.1``.
+
+    ``extra_args`` (a shell-quoted string) is appended to the command line and
+    may override the benchmark defaults. Ready once ``/readyz`` answers;
+    exiting sends SIGTERM (drain) and kills after 15 seconds.
+    """
+
+    def __init__(self, app: str, conns: int, extra_args: str = "") -> None:
+        command = [
+            sys.executable, "-m", "fastcomm", "serve", app,
+            "--host", "127.0.0.1", "--port", "{port}",
+            "--rate-limit", "1e9", "--rate-burst", "1000000000",
+            "--max-connections", str(max(10_000, conns * 2 + 100)),
+            "--log-level", "warning", *shlex.split(extra_args),
+        ]  # fmt: skip
+        super().__init__(command, name="the server under test", ready="/readyz")
+
+    def __enter__(self) -> ServerProcess:
+        self.start()
+        return self
 
 
 class Probe:

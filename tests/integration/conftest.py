@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
-import subprocess
 import sys
 import time
 import urllib.request
@@ -17,6 +15,17 @@ from typing import Any
 import pytest
 
 import fastcomm
+from fastcomm.loadgen.target import ChildServer, free_port
+
+__all__ = [
+    "ServerProcess",
+    "eventually",
+    "free_port",
+    "http_get",
+    "running",
+    "server_process",
+    "status_of",
+]
 
 
 @asynccontextmanager
@@ -66,44 +75,20 @@ async def eventually(check: Callable[[], Any], timeout: float = 5.0) -> None:
         await asyncio.sleep(0.01)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class ServerProcess:
-    """``python -m fastcomm serve`` as a subprocess on a free port."""
+class ServerProcess(ChildServer):
+    """``python -m fastcomm serve ARGS`` as a subprocess on a free port, started at
+    once; ``env`` is added to this process's environment (PYTHONPATH included)."""
 
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
-        cmd = [sys.executable, "-m", "fastcomm", "serve", *args, "--port", str(self.port)]
-        self.proc = subprocess.Popen(
-            cmd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+        command = [sys.executable, "-m", "fastcomm", "serve", *args, "--port", "{port}"]
+        super().__init__(
+            command,
+            name="fastcomm serve",
             env={**os.environ, **(env or {})},
+            start_timeout=15.0,
+            stop_timeout=10.0,
         )
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.proc.stderr.read().decode()}")  # type: ignore[union-attr]
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        self.proc.kill()
-        raise RuntimeError("server did not start")
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
+        self.start()
 
 
 @pytest.fixture

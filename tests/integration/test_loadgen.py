@@ -120,6 +120,13 @@ def test_unreachable_server_cannot_run() -> None:
     assert done.stderr.startswith("fastcomm: error: nothing to measure")
 
 
+def test_app_that_cannot_start_is_reported_with_its_last_line() -> None:
+    done = bench("--app", "nope_module:app", "--conns", "2", *QUICK)
+    assert done.returncode == 3
+    assert done.stderr.startswith("fastcomm: error: the server under test exited with status 2: ")
+    assert "module 'nope_module' not found" in done.stderr
+
+
 def test_open_loop_rate_against_a_url(server_process: Callable[..., ServerProcess]) -> None:
     # A stock server keeps its 200 msg/s per-connection limit: stay well below it.
     server = server_process()

@@ -1,4 +1,9 @@
-"""Unit tests of the hub: encode once per codec, slow subscribers, membership, release."""
+"""Unit tests of the hub: encode once per codec, slow subscribers, membership, release.
+
+The subscribers are real connections on a real node (in-memory transport);
+the hub under test is a separate one, so that each test picks its broker and
+runs the hub's background work itself.
+"""
 
 from __future__ import annotations
 
@@ -6,73 +11,24 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any
 
-import msgspec
 import pytest
 
 from fastcomm.channels.hub import Catchup, Hub
 from fastcomm.channels.memory import MemoryBroker
 from fastcomm.channels.recovery import catch_up
+from fastcomm.node.node import Node
 from fastcomm.protocol.channel_messages import Join, Publication
-from fastcomm.sessions.session import Session
-
-H = {"history_size": 100, "history_ttl": 60.0}
-
-
-class CountingCodec:
-    """Stands for a Codec; counts encodes."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.binary = name == "msgpack"
-        self.calls = 0
-
-    def encode(self, msg: Any) -> bytes:
-        self.calls += 1
-        return msgspec.msgpack.encode(msg) if self.binary else msgspec.json.encode(msg)
-
-    def decode(self, data: bytes) -> Any:
-        return msgspec.msgpack.decode(data) if self.binary else msgspec.json.decode(data)
-
-
-class FakeConn:
-    """Stands for a Connection: records what is sent; closes itself after ``capacity`` sends."""
-
-    def __init__(self, codec: CountingCodec, capacity: int | None = None, sid: str = "s") -> None:
-        self.codec = codec
-        self.capacity = capacity
-        self.closed = False
-        self.frames: list[bytes] = []
-        self.session = Session(sid, "u-" + sid, None, "token-" + sid)
-
-    @property
-    def session_id(self) -> str:
-        return self.session.id
-
-    @property
-    def user(self) -> str | None:
-        return self.session.user
-
-    @property
-    def meta(self) -> Any:
-        return None
-
-    def send_encoded(self, data: bytes) -> bool:
-        if self.closed:
-            return False
-        if self.capacity is not None and len(self.frames) >= self.capacity:
-            self.closed = True  # what Connection does to a slow consumer (4008)
-            return False
-        self.frames.append(data)
-        return True
-
-    def send(self, msg: Any) -> bool:
-        return self.send_encoded(self.codec.encode(msg))
-
-    def messages(self) -> list[dict[str, Any]]:
-        return [self.codec.decode(f) for f in self.frames]
-
-    def offsets(self) -> list[int]:
-        return [m["offset"] for m in self.messages() if m["type"] == "message"]
+from fastcomm.sessions.connection import Connection
+from fastcomm.transports.memory import MemoryTransport
+from tests.unit.memory import (
+    JSON_SUBPROTOCOL,
+    MSGPACK_SUBPROTOCOL,
+    EncodeCounter,
+    H,
+    make_node,
+    offsets,
+    open_conn,
+)
 
 
 class Tasks:
@@ -89,27 +45,39 @@ class Tasks:
             await self.tasks.pop(0)
 
 
-async def subscribe(hub: Hub, conn: Any, channel: str = "c") -> Catchup:
+async def subscribe(hub: Hub, conn: Connection, channel: str = "c") -> Catchup:
+    """Bring ``conn`` live on ``channel`` as a ``subscribe`` (id 1) does."""
     entry = Catchup(conn)
     assert await catch_up(hub, entry, channel, 1, None)
     return entry
 
 
-async def test_publication_is_encoded_once_per_codec() -> None:
-    broker, spawn = MemoryBroker(), Tasks()
+def conns(node: Node, n: int, subprotocol: str = JSON_SUBPROTOCOL) -> list[Connection]:
+    return [open_conn(node, subprotocol)[0] for _ in range(n)]
+
+
+def wire(conn: Connection) -> MemoryTransport:
+    transport = conn.transport
+    assert isinstance(transport, MemoryTransport)
+    return transport
+
+
+async def test_publication_is_encoded_once_per_codec(monkeypatch: pytest.MonkeyPatch) -> None:
+    broker, spawn, node = MemoryBroker(), Tasks(), make_node()
     hub = Hub(broker, spawn)
-    json_codec, mp_codec = CountingCodec("json"), CountingCodec("msgpack")
-    conns = [FakeConn(json_codec, sid=f"j{i}") for i in range(3)]
-    conns += [FakeConn(mp_codec, sid=f"m{i}") for i in range(2)]
-    for conn in conns:
+    subscribers = conns(node, 3) + conns(node, 2, MSGPACK_SUBPROTOCOL)
+    for conn in subscribers:
         await subscribe(hub, conn)
-    json_codec.calls = mp_codec.calls = 0
+    json_enc = EncodeCounter(monkeypatch, node.codecs[JSON_SUBPROTOCOL])
+    mp_enc = EncodeCounter(monkeypatch, node.codecs[MSGPACK_SUBPROTOCOL])
     for i in range(4):
         await broker.publish("c", {"n": i}, **H)
-    assert (json_codec.calls, mp_codec.calls) == (4, 4)
-    for conn in conns:
-        assert conn.offsets() == [1, 2, 3, 4]
-        first = conn.messages()[1]
+    assert (json_enc.calls, mp_enc.calls) == (4, 4)
+    for conn in subscribers:
+        assert offsets(wire(conn)) == [1, 2, 3, 4]
+        sent = wire(conn).messages()
+        assert sent[0]["type"] == "subscribed"
+        first = sent[1]
         assert first == {
             "type": "message",
             "channel": "c",
@@ -117,43 +85,55 @@ async def test_publication_is_encoded_once_per_codec() -> None:
             "epoch": first["epoch"],
             "data": {"n": 0},
         }
+    assert node.stats.messages_out == 5 * (1 + 1 + 4)  # welcome, subscribed, publications
 
 
-async def test_join_and_leave_events_reach_every_subscriber_once_per_codec() -> None:
-    broker = MemoryBroker()
+async def test_join_and_leave_events_reach_every_subscriber_once_per_codec(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    broker, node = MemoryBroker(), make_node()
     hub = Hub(broker, Tasks())
-    codec = CountingCodec("json")
-    conns = [FakeConn(codec, sid=str(i)) for i in range(3)]
-    for conn in conns:
+    subscribers = conns(node, 3)
+    for conn in subscribers:
         await subscribe(hub, conn)
-    codec.calls = 0
+    encodes = EncodeCounter(monkeypatch, node.codecs[JSON_SUBPROTOCOL])
     await broker.publish_event("c", Join("c", "x", "u"))
-    assert codec.calls == 1
-    for conn in conns:
-        assert conn.messages()[-1] == {"type": "join", "channel": "c", "session": "x", "user": "u"}
+    assert encodes.calls == 1
+    for conn in subscribers:
+        assert wire(conn).messages()[-1] == {
+            "type": "join",
+            "channel": "c",
+            "session": "x",
+            "user": "u",
+        }
 
 
 async def test_slow_subscriber_does_not_block_others_and_keeps_its_position() -> None:
-    broker = MemoryBroker()
+    broker, node = MemoryBroker(), make_node()
     hub = Hub(broker, Tasks())
-    codec = CountingCodec("json")
-    fast = FakeConn(codec, sid="fast")
-    slow = FakeConn(codec, capacity=4, sid="slow")  # subscribed + 3 publications fit
+    fast, slow = conns(node, 2)
     await subscribe(hub, fast)
     await subscribe(hub, slow)
-    for i in range(10):
+    for i in range(3):
         await broker.publish("c", i, **H)
-    assert fast.offsets() == list(range(1, 11))
-    assert slow.offsets() == [1, 2, 3]
+    # The peer stops reading: the transport pauses the connection and its buffer is full.
+    slow.paused = True
+    wire(slow).pending = node.config.max_outbound_buffer
+    for i in range(3, 10):
+        await broker.publish("c", i, **H)
+    assert offsets(wire(fast)) == list(range(1, 11))
+    assert offsets(wire(slow)) == [1, 2, 3]
+    assert wire(slow).closed_with == (4008, b"slow consumer")
+    assert slow.closed and not fast.closed and node.stats.slow_consumers == 1
     epoch = (await broker.position("c")).epoch
     assert hub.leave(slow, "c") == ((epoch, 3), True)
     assert hub.leave(fast, "c") == ((epoch, 10), True)
 
 
 async def test_leave_releases_the_broker_subscription_when_empty() -> None:
-    broker, spawn = MemoryBroker(), Tasks()
+    broker, spawn, node = MemoryBroker(), Tasks(), make_node()
     hub = Hub(broker, spawn)
-    a, b = FakeConn(CountingCodec("json"), sid="a"), FakeConn(CountingCodec("json"), sid="b")
+    a, b = conns(node, 2)
     await subscribe(hub, a)
     await subscribe(hub, b)
     assert hub.count() == 1 and hub.subscribers("c") == 2
@@ -165,33 +145,35 @@ async def test_leave_releases_the_broker_subscription_when_empty() -> None:
     await spawn.settle()
     assert hub.count() == 0 and "c" not in broker._subs
     await broker.publish("c", 1, **H)
-    assert b.offsets() == []
+    assert offsets(wire(b)) == []
 
 
 async def test_rejoin_before_release_runs_keeps_the_subscription() -> None:
-    broker, spawn = MemoryBroker(), Tasks()
+    broker, spawn, node = MemoryBroker(), Tasks(), make_node()
     hub = Hub(broker, spawn)
-    a, b = FakeConn(CountingCodec("json"), sid="a"), FakeConn(CountingCodec("json"), sid="b")
+    a, b = conns(node, 2)
     await subscribe(hub, a)
     hub.leave(a, "c")  # release scheduled, not run yet
     await subscribe(hub, b)
     await spawn.settle()
     await broker.publish("c", 1, **H)
-    assert b.offsets() == [1]
+    assert offsets(wire(b)) == [1]
+    assert offsets(wire(a)) == []
     assert "c" in broker._subs
 
 
 async def test_rejoin_after_release_resubscribes() -> None:
-    broker, spawn = MemoryBroker(), Tasks()
+    broker, spawn, node = MemoryBroker(), Tasks(), make_node()
     hub = Hub(broker, spawn)
-    a = FakeConn(CountingCodec("json"), sid="a")
+    (a,) = conns(node, 1)
     await subscribe(hub, a, "c")
     hub.leave(a, "c")
     await spawn.settle()
-    a.session.positions.clear()
+    assert "c" not in broker._subs
     await subscribe(hub, a, "c")
+    assert "c" in broker._subs
     await broker.publish("c", 1, **H)
-    assert a.offsets() == [1]
+    assert offsets(wire(a)) == [1]
 
 
 class FailingBroker(MemoryBroker):
@@ -202,7 +184,7 @@ class FailingBroker(MemoryBroker):
 
 async def test_failed_broker_subscription_fails_every_waiting_entry() -> None:
     hub = Hub(FailingBroker(), Tasks())
-    a, b = FakeConn(CountingCodec("json"), sid="a"), FakeConn(CountingCodec("json"), sid="b")
+    a, b = conns(make_node(), 2)
     first = asyncio.ensure_future(hub.enter("c", Catchup(a)))
     await asyncio.sleep(0)
     second = asyncio.ensure_future(hub.enter("c", Catchup(b)))
@@ -212,9 +194,8 @@ async def test_failed_broker_subscription_fails_every_waiting_entry() -> None:
 
 
 async def test_position_of_an_entry_leaving_before_subscribed_is_unknown() -> None:
-    broker = MemoryBroker()
-    hub = Hub(broker, Tasks())
-    a = FakeConn(CountingCodec("json"), sid="a")
+    hub = Hub(MemoryBroker(), Tasks())
+    (a,) = conns(make_node(), 1)
     await hub.enter("c", Catchup(a))
     assert hub.leave(a, "c") == (None, False)
     restored = Catchup(a, ("E", 7))
@@ -226,7 +207,7 @@ async def test_position_of_an_entry_leaving_before_subscribed_is_unknown() -> No
 async def test_late_deliveries_already_sent_from_history_are_skipped(late: int) -> None:
     """A networked broker may deliver a publication after a reader saw it in history."""
     hub = Hub(MemoryBroker(), Tasks())
-    a = FakeConn(CountingCodec("json"), sid="a")
+    (a,) = conns(make_node(), 1)
     entry = Catchup(a)
     await hub.enter("c", entry)
     entry.epoch, entry.last = "E", 5  # its history read went up to 5; the node saw nothing yet
@@ -234,12 +215,12 @@ async def test_late_deliveries_already_sent_from_history_are_skipped(late: int) 
     assert hub.channels["c"].groups  # live at once: no other subscriber to keep in step
     for n in range(6 - late, 7):
         hub.deliver(Publication("c", n, "E", n))
-    assert a.offsets() == [6]
+    assert offsets(wire(a)) == [6]
 
 
 async def test_entry_ahead_of_live_subscribers_filters_until_they_meet() -> None:
     hub = Hub(MemoryBroker(), Tasks())
-    live, late = FakeConn(CountingCodec("json"), sid="a"), FakeConn(CountingCodec("json"), sid="b")
+    live, late = conns(make_node(), 2)
     first = Catchup(live)
     await hub.enter("c", first)
     first.epoch, first.last = "E", 3
@@ -251,23 +232,23 @@ async def test_entry_ahead_of_live_subscribers_filters_until_they_meet() -> None
     assert late in hub.channels["c"].pending
     for n in range(4, 8):
         hub.deliver(Publication("c", n, "E", n))
-    assert live.offsets() == [4, 5, 6, 7]
-    assert late.offsets() == [6, 7]
+    assert offsets(wire(live)) == [4, 5, 6, 7]
+    assert offsets(wire(late)) == [6, 7]
     assert late not in hub.channels["c"].pending  # caught up at 5: live since
 
 
 async def test_events_during_catch_up_are_buffered_then_flushed_without_duplicates() -> None:
     hub = Hub(MemoryBroker(), Tasks())
-    a = FakeConn(CountingCodec("json"), sid="a")
+    (a,) = conns(make_node(), 1)
     entry = Catchup(a)
     await hub.enter("c", entry)
     for n in (1, 2, 3):
         hub.deliver(Publication("c", n, "E", n))
     hub.deliver(Join("c", "x", None))
-    assert a.frames == []  # buffered
+    assert wire(a).sent == []  # buffered
     entry.epoch, entry.last = "E", 2  # history covered up to 2
     hub.go_live("c", entry)
-    assert [m["type"] for m in a.messages()] == ["message", "join"]
-    assert a.offsets() == [3]
+    assert [m["type"] for m in wire(a).messages()] == ["message", "join"]
+    assert offsets(wire(a)) == [3]
     hub.deliver(Publication("c", 4, "E", 4))
-    assert a.offsets() == [3, 4]
+    assert offsets(wire(a)) == [3, 4]

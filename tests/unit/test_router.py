@@ -1,34 +1,18 @@
-"""Router without sockets: a recording connection stands in for the transport."""
+"""Router without sockets: real connections on a real node, through the in-memory transport."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-import msgspec
 import pytest
 
 import fastcomm
-from fastcomm.protocol.codec import Codec
+from fastcomm.node.node import Node
 from fastcomm.protocol.messages import Ping
 from fastcomm.routing.router import Router
-
-
-class Recorder:
-    """Just enough of a Connection for the router: a codec and a send log."""
-
-    session_id = "s1"
-
-    def __init__(self, codec: Codec) -> None:
-        self.codec = codec
-        self.sent: list[dict[str, Any]] = []
-
-    def send_encoded(self, data: bytes) -> bool:
-        self.sent.append(msgspec.json.decode(data))
-        return True
-
-    def send_error(self, rid: int | None, code: str, message: str, details: Any = None) -> None:
-        self.send_encoded(self.codec.encode({"type": "error", "id": rid, "code": code}))
+from fastcomm.transports.memory import MemoryTransport
+from tests.unit.memory import make_node, open_conn
 
 
 class Double(fastcomm.Message, tag="double"):
@@ -47,44 +31,47 @@ class Weird(fastcomm.Message, tag="weird"):
     pass
 
 
-def make_router() -> tuple[Router, Recorder]:
-    router = Router()
-    router.add_handler(Double, lambda msg, conn: msg.n * 2)
+def make_router() -> tuple[Node, MemoryTransport]:
+    app = fastcomm.App()
+    app.on(Double)(lambda msg, conn: msg.n * 2)
 
+    @app.on(Later)
     async def later(msg: Later, conn: Any) -> int:
         await asyncio.sleep(0)
         return msg.n + 1
 
+    @app.on(Fail)
     def fail(msg: Fail, conn: Any) -> None:
         if msg.wire:
             raise fastcomm.WireError("forbidden", "no")
         raise KeyError("internal detail")
 
-    router.add_handler(Later, later)
-    router.add_handler(Fail, fail)
-    router.add_handler(Weird, lambda msg, conn: object())  # not encodable
-    codecs = router.freeze()
-    return router, Recorder(codecs["fastcomm.v1.json"])
+    app.on(Weird)(lambda msg, conn: object())  # not encodable
+    node = make_node(app)
+    _, transport = open_conn(node)
+    return node, transport
 
 
 def test_sync_handler_result_and_ping() -> None:
-    router, conn = make_router()
-    router.dispatch(conn, b'{"type":"double","id":1,"n":21}')  # type: ignore[arg-type]
-    router.dispatch(conn, b'{"type":"ping","id":2}')  # type: ignore[arg-type]
-    router.dispatch(conn, b'{"type":"double","n":1}')  # type: ignore[arg-type]  # no id: no reply
-    assert conn.sent == [
+    node, wire = make_router()
+    wire.receive(b'{"type":"double","id":1,"n":21}')
+    wire.receive(b'{"type":"ping","id":2}')
+    wire.receive(b'{"type":"double","n":1}')  # no id: no reply
+    assert wire.messages() == [
         {"type": "result", "id": 1, "data": 42},
         {"type": "pong", "id": 2},
     ]
-    assert router.counts[Double] == 2
+    assert node.router.counts[Double] == 2
 
 
 async def test_async_handler_is_tracked_until_done() -> None:
-    router, conn = make_router()
-    router.dispatch(conn, b'{"type":"later","id":5,"n":1}')  # type: ignore[arg-type]
+    node, wire = make_router()
+    router = node.router
+    wire.receive(b'{"type":"later","id":5,"n":1}')
     assert len(router.inflight) == 1
+    assert wire.sent == []
     await asyncio.gather(*router.inflight)
-    assert conn.sent == [{"type": "result", "id": 5, "data": 2}]
+    assert wire.messages() == [{"type": "result", "id": 5, "data": 2}]
     assert not router.inflight
 
 
@@ -99,15 +86,21 @@ async def test_async_handler_is_tracked_until_done() -> None:
     ],
 )
 def test_failures_reply_with_error(data: bytes, code: str, rid: int | None) -> None:
-    router, conn = make_router()
-    router.dispatch(conn, data)  # type: ignore[arg-type]
-    assert conn.sent == [{"type": "error", "id": rid, "code": code}]
+    node, wire = make_router()
+    wire.receive(data)
+    [error] = wire.messages()
+    assert (error["type"], error["id"], error["code"]) == ("error", rid, code)
+    assert error["message"]
+    if code == "internal":  # a correlation id, never the exception's text
+        assert set(error["details"]) == {"correlation_id"}
+        assert b"internal detail" not in wire.sent[0][1]
+    assert node.stats.errors[code] == 1
 
 
 def test_frozen_router_refuses_routes() -> None:
-    router, _ = make_router()
+    node, _ = make_router()
     with pytest.raises(RuntimeError):
-        router.add_handler(Double, lambda m, c: None)
+        node.router.add_handler(Double, lambda m, c: None)
 
 
 def test_duplicate_route_refused() -> None:
