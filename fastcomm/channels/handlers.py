@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from fastcomm.channels import recovery
 from fastcomm.channels.broker import Broker
-from fastcomm.channels.hub import Catchup, Hub
+from fastcomm.channels.hub import Hub, Joiner
 from fastcomm.channels.namespaces import ChannelOptions, Namespaces, channel_problem
 from fastcomm.errors import ErrorCode, WireError
 from fastcomm.protocol.channel_messages import (
@@ -81,7 +81,7 @@ class Channels:
         self.hub = Hub(broker, self.spawn)
         self.max_subscriptions = config.max_subscriptions
         self.max_channel_length = config.max_channel_length
-        self.joining: dict[tuple[Connection, str], Catchup] = {}
+        self.joining: dict[tuple[Connection, str], Joiner] = {}
 
     def install(self) -> None:
         """Add the routes and the attach/detach callbacks to the node."""
@@ -127,7 +127,7 @@ class Channels:
         pending = self._check(msg, conn, self.app.subscribe_hook, conn, channel)
         if pending is False:
             return
-        entry = Catchup(conn)
+        entry = Joiner(conn)
         positions[channel] = ("", 0)  # reserved: limits and duplicates hold while it sets up
         self.joining[(conn, channel)] = entry
         self.spawn(recovery.join(self, conn, channel, entry, recover, pending, msg))
@@ -159,7 +159,7 @@ class Channels:
         else:
             self._unsubscribe(msg, conn)
 
-    async def _unsubscribe_after(self, entry: Catchup, msg: Unsubscribe, conn: Connection) -> None:
+    async def _unsubscribe_after(self, entry: Joiner, msg: Unsubscribe, conn: Connection) -> None:
         await entry.wait_settled()
         if not entry.cancelled:
             self._unsubscribe(msg, conn)

@@ -11,7 +11,7 @@ live subscriber of a channel has been sent every publication up to the
 channel's position (``ChannelState.epoch``/``offset``), so its position is
 the channel's.
 Only a subscriber whose send failed (closed) gets its own record, written
-once. A subscription being set up is a :class:`Catchup`: it buffers what the
+once. A subscription being set up is a :class:`Joiner`: it buffers what the
 broker delivers until its history is sent, then filters duplicates until the
 live stream has caught up with what it was sent, then goes live.
 """
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from fastcomm.protocol.codec import Codec
     from fastcomm.sessions.connection import Connection
 
-__all__ = ["Catchup", "ChannelState", "Hub", "Position"]
+__all__ = ["ChannelState", "Hub", "Joiner", "Position"]
 
 log = logging.getLogger("fastcomm.channels")
 
@@ -40,7 +40,7 @@ Position = tuple[str, int]
 Spawn = Callable[[Coroutine[Any, Any, None]], None]
 
 
-class Catchup:
+class Joiner:
     """A subscription of ``conn`` that is not live yet.
 
     ``epoch``/``last`` is what the client has been sent (None before
@@ -112,7 +112,7 @@ class ChannelState:
     def __init__(self, name: str, ready: asyncio.Future[None]) -> None:
         self.name = name
         self.groups: dict[Codec, dict[Connection, None]] = {}
-        self.pending: dict[Connection, Catchup] = {}
+        self.pending: dict[Connection, Joiner] = {}
         self.stopped: dict[Connection, Position] | None = None
         self.epoch: str | None = None
         self.offset = 0
@@ -121,7 +121,7 @@ class ChannelState:
     def __len__(self) -> int:
         return sum(map(len, self.groups.values())) + len(self.pending)
 
-    def caught_up(self, entry: Catchup) -> bool:
+    def caught_up(self, entry: Joiner) -> bool:
         """True when ``entry`` has been sent exactly what this channel fanned out: not
         less (it would miss some), not more (late deliveries must still be filtered)."""
         return self.epoch is not None and entry.epoch == self.epoch and entry.last == self.offset
@@ -200,7 +200,7 @@ class Hub:
         for entry in ready:
             self._promote(state, entry)
 
-    def _promote(self, state: ChannelState, entry: Catchup) -> None:
+    def _promote(self, state: ChannelState, entry: Joiner) -> None:
         conn = entry.conn
         del state.pending[conn]
         group = state.groups.get(conn.codec)
@@ -209,7 +209,7 @@ class Hub:
         group[conn] = None
 
     # -- membership --------------------------------------------------------------
-    async def enter(self, channel: str, entry: Catchup) -> None:
+    async def enter(self, channel: str, entry: Joiner) -> None:
         """Register ``entry`` as catching up on ``channel``; return once the node
         is subscribed in the broker. From then on, everything the broker
         delivers is buffered in the entry. Raises what the broker raised."""
@@ -235,7 +235,7 @@ class Hub:
             raise
         state.ready.set_result(None)
 
-    def go_live(self, channel: str, entry: Catchup) -> None:
+    def go_live(self, channel: str, entry: Joiner) -> None:
         """Called once the entry's history is sent: flush its buffer (skipping
         what was already sent), then make it live if nothing is left to filter."""
         buffer, entry.buffer = entry.buffer, None

@@ -1,7 +1,7 @@
 """Recovery: from a known position to live, with no gap and no duplicate.
 
 One procedure serves a plain ``subscribe``, a ``subscribe`` with ``recover``
-and the restoration of a resumed session's subscriptions (:func:`catch_up`):
+and the restoration of a resumed session's subscriptions (:func:`bring_live`):
 
 1. register the subscription in the hub as catching up and make sure this
    node is subscribed in the broker; from then on every publication the
@@ -29,7 +29,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from fastcomm.channels.broker import HistoryPage
-from fastcomm.channels.hub import Catchup, Hub
+from fastcomm.channels.hub import Hub, Joiner
 from fastcomm.errors import ErrorCode, WireError
 from fastcomm.protocol.channel_messages import (
     Join,
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "attach",
-    "catch_up",
+    "bring_live",
     "detach",
     "enter_presence",
     "is_recovered",
@@ -72,9 +72,9 @@ def is_recovered(epoch: str, since: int, page: HistoryPage) -> bool:
     return bool(pubs) and pubs[0].offset == since + 1 and pubs[-1].offset == page.offset
 
 
-async def catch_up(
+async def bring_live(
     hub: Hub,
-    entry: Catchup,
+    entry: Joiner,
     channel: str,
     rid: int | None,
     recover: Recover | None,
@@ -149,10 +149,10 @@ def attach(channels: Channels, conn: Connection, resumed: bool) -> None:
     if not resumed:
         return
     for channel, position in list(conn.session.positions.items()):
-        restore(channels, conn, channel, Catchup(conn, position))
+        restore(channels, conn, channel, Joiner(conn, position))
 
 
-def restore(channels: Channels, conn: Connection, channel: str, entry: Catchup) -> None:
+def restore(channels: Channels, conn: Connection, channel: str, entry: Joiner) -> None:
     """Re-subscribe a resumed session to ``channel`` from ``entry``'s position; if
     the subscribe hook now refuses (or the broker fails), push ``unsubscribed``."""
     pending: Pending = None
@@ -174,7 +174,7 @@ async def join(
     channels: Channels,
     conn: Connection,
     channel: str,
-    entry: Catchup,
+    entry: Joiner,
     recover: Recover | None,
     pending: Pending,
     msg: Subscribe | None,
@@ -197,7 +197,7 @@ async def join(
         rid = None if msg is None or type(msg.id) is not int else msg.id
         announce = msg is None or rid is not None  # restored: pushed with id null
         try:
-            if not await catch_up(channels.hub, entry, channel, rid, recover, announce=announce):
+            if not await bring_live(channels.hub, entry, channel, rid, recover, announce=announce):
                 return
         except Exception as exc:
             log.warning("channel backend failed: %r", exc, exc_info=exc)
@@ -215,7 +215,7 @@ def _refuse(
     channels: Channels,
     conn: Connection,
     channel: str,
-    entry: Catchup,
+    entry: Joiner,
     msg: Subscribe | None,
     exc: Exception,
 ) -> None:

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from fastcomm.channels.hub import Catchup, Hub
+from fastcomm.channels.hub import Hub, Joiner
 from fastcomm.channels.memory import MemoryBroker
-from fastcomm.channels.recovery import catch_up
+from fastcomm.channels.recovery import bring_live
 from fastcomm.node.node import Node
 from fastcomm.protocol.channel_messages import Join, Publication
 from fastcomm.sessions.connection import Connection
@@ -45,10 +45,10 @@ class Tasks:
             await self.tasks.pop(0)
 
 
-async def subscribe(hub: Hub, conn: Connection, channel: str = "c") -> Catchup:
+async def subscribe(hub: Hub, conn: Connection, channel: str = "c") -> Joiner:
     """Bring ``conn`` live on ``channel`` as a ``subscribe`` (id 1) does."""
-    entry = Catchup(conn)
-    assert await catch_up(hub, entry, channel, 1, None)
+    entry = Joiner(conn)
+    assert await bring_live(hub, entry, channel, 1, None)
     return entry
 
 
@@ -185,9 +185,9 @@ class FailingBroker(MemoryBroker):
 async def test_failed_broker_subscription_fails_every_waiting_entry() -> None:
     hub = Hub(FailingBroker(), Tasks())
     a, b = conns(make_node(), 2)
-    first = asyncio.ensure_future(hub.enter("c", Catchup(a)))
+    first = asyncio.ensure_future(hub.enter("c", Joiner(a)))
     await asyncio.sleep(0)
-    second = asyncio.ensure_future(hub.enter("c", Catchup(b)))
+    second = asyncio.ensure_future(hub.enter("c", Joiner(b)))
     results = await asyncio.gather(first, second, return_exceptions=True)
     assert all(isinstance(r, ConnectionError) for r in results)
     assert hub.count() == 0
@@ -196,9 +196,9 @@ async def test_failed_broker_subscription_fails_every_waiting_entry() -> None:
 async def test_position_of_an_entry_leaving_before_subscribed_is_unknown() -> None:
     hub = Hub(MemoryBroker(), Tasks())
     (a,) = conns(make_node(), 1)
-    await hub.enter("c", Catchup(a))
+    await hub.enter("c", Joiner(a))
     assert hub.leave(a, "c") == (None, False)
-    restored = Catchup(a, ("E", 7))
+    restored = Joiner(a, ("E", 7))
     await hub.enter("c", restored)
     assert hub.leave(a, "c") == (("E", 7), False)
 
@@ -208,7 +208,7 @@ async def test_late_deliveries_already_sent_from_history_are_skipped(late: int) 
     """A networked broker may deliver a publication after a reader saw it in history."""
     hub = Hub(MemoryBroker(), Tasks())
     (a,) = conns(make_node(), 1)
-    entry = Catchup(a)
+    entry = Joiner(a)
     await hub.enter("c", entry)
     entry.epoch, entry.last = "E", 5  # its history read went up to 5; the node saw nothing yet
     hub.go_live("c", entry)
@@ -221,11 +221,11 @@ async def test_late_deliveries_already_sent_from_history_are_skipped(late: int) 
 async def test_entry_ahead_of_live_subscribers_filters_until_they_meet() -> None:
     hub = Hub(MemoryBroker(), Tasks())
     live, late = conns(make_node(), 2)
-    first = Catchup(live)
+    first = Joiner(live)
     await hub.enter("c", first)
     first.epoch, first.last = "E", 3
     hub.go_live("c", first)
-    second = Catchup(late)
+    second = Joiner(late)
     await hub.enter("c", second)
     second.epoch, second.last = "E", 5  # its history already had 4 and 5
     hub.go_live("c", second)
@@ -240,7 +240,7 @@ async def test_entry_ahead_of_live_subscribers_filters_until_they_meet() -> None
 async def test_events_during_catch_up_are_buffered_then_flushed_without_duplicates() -> None:
     hub = Hub(MemoryBroker(), Tasks())
     (a,) = conns(make_node(), 1)
-    entry = Catchup(a)
+    entry = Joiner(a)
     await hub.enter("c", entry)
     for n in (1, 2, 3):
         hub.deliver(Publication("c", n, "E", n))

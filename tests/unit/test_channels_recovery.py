@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from fastcomm.channels.broker import HistoryPage
-from fastcomm.channels.hub import Catchup, Hub
+from fastcomm.channels.hub import Hub, Joiner
 from fastcomm.channels.memory import MemoryBroker
-from fastcomm.channels.recovery import catch_up, is_recovered
+from fastcomm.channels.recovery import bring_live, is_recovered
 from fastcomm.node.node import Node
 from fastcomm.protocol.channel_messages import (
     Publication,
@@ -98,7 +98,7 @@ async def test_fresh_subscribe_reports_the_top_and_goes_live() -> None:
     for i in range(3):
         await broker.publish("c", i, **H)
     conn, wire = client()
-    assert await catch_up(Hub(broker, no_spawn), Catchup(conn), "c", 7, None)
+    assert await bring_live(Hub(broker, no_spawn), Joiner(conn), "c", 7, None)
     epoch = (await broker.position("c")).epoch
     assert wire.messages() == [
         {
@@ -122,7 +122,7 @@ async def test_recover_with_publications_during_the_read(before: int, after: int
     epoch = (await broker.position("c")).epoch
     broker.before, broker.after = before, after
     conn, wire = client()
-    assert await catch_up(Hub(broker, no_spawn), Catchup(conn), "c", 1, Recover(2, epoch))
+    assert await bring_live(Hub(broker, no_spawn), Joiner(conn), "c", 1, Recover(2, epoch))
     subscribed = wire.messages()[0]
     assert subscribed["recovered"] is True
     assert subscribed["offset"] == 5 + before
@@ -136,7 +136,7 @@ async def test_plain_subscribe_with_publications_during_the_read(before: int) ->
     broker = BusyBroker()
     broker.before = before
     conn, wire = client()
-    assert await catch_up(Hub(broker, no_spawn), Catchup(conn), "c", 1, None)
+    assert await bring_live(Hub(broker, no_spawn), Joiner(conn), "c", 1, None)
     assert wire.messages()[0]["offset"] == before
     broker.before = 0
     await broker.publish("c", "live", **H)
@@ -150,7 +150,7 @@ async def test_recover_with_late_deliveries_has_no_duplicate() -> None:
         await broker.publish("c", i, **H)
     epoch = (await broker.position("c")).epoch
     conn, wire = client()
-    assert await catch_up(hub, Catchup(conn), "c", 1, Recover(1, epoch))
+    assert await bring_live(hub, Joiner(conn), "c", 1, Recover(1, epoch))
     assert offsets(wire) == [2, 3, 4]
     await broker.publish("c", "new", **H)
     broker.flush()  # 1..5 arrive now; only 5 is new to this subscriber
@@ -167,7 +167,7 @@ async def test_recover_fails_when_the_epoch_changed_or_history_is_gone() -> None
     node = make_node()
     for recover in (Recover(1, epoch), Recover(3, "old-epoch")):
         conn, wire = client(node)
-        assert await catch_up(Hub(broker, no_spawn), Catchup(conn), "c", None, recover)
+        assert await bring_live(Hub(broker, no_spawn), Joiner(conn), "c", None, recover)
         assert types(wire) == ["subscribed"]
         subscribed = wire.messages()[0]
         assert (subscribed["recovered"], subscribed["offset"]) == (False, 5)
@@ -177,7 +177,7 @@ async def test_recover_fails_when_the_epoch_changed_or_history_is_gone() -> None
 async def test_cancelled_entry_sends_nothing() -> None:
     broker = MemoryBroker()
     conn, wire = client()
-    entry = Catchup(conn)
+    entry = Joiner(conn)
     entry.cancelled = True
-    assert not await catch_up(Hub(broker, no_spawn), entry, "c", 1, None)
+    assert not await bring_live(Hub(broker, no_spawn), entry, "c", 1, None)
     assert wire.sent == []
