@@ -29,6 +29,7 @@ from fastcomm.errors import (
     ProtocolViolation,
     Rejected,
     RequestFailed,
+    StartupError,
     WireError,
 )
 from fastcomm.protocol.messages import Message, ServerMessage
@@ -61,6 +62,7 @@ __all__ = [
     "RequestFailed",
     "Server",
     "ServerMessage",
+    "StartupError",
     "WireError",
     "__version__",
     "build_config",

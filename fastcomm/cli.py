@@ -21,7 +21,7 @@ import msgspec
 
 from fastcomm import __version__
 from fastcomm.config import Config, build_config
-from fastcomm.errors import AppLoadError, ConfigError
+from fastcomm.errors import AppLoadError, ConfigError, StartupError
 from fastcomm.loader import load_app
 from fastcomm.logs import configure_logging
 
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         run: typing.Callable[[argparse.Namespace], int] = args.run
         return run(args)
-    except (_UsageError, ConfigError, AppLoadError) as exc:
+    except (_UsageError, ConfigError, AppLoadError, StartupError) as exc:
         print(f"{PROG}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return USAGE_ERROR
     except _Exit as exc:

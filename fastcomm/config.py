@@ -45,6 +45,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 
     # Limits
     max_connections: int = 10_000
+    max_pending_handshakes: int = 1024  # connections not yet upgraded; 503 beyond
     max_message_size: int = 1 * MiB  # after reassembly; close 1009 above it
     max_outbound_buffer: int = 4 * MiB  # per connection; close 4008 above it
     allowed_origins: tuple[str, ...] = ()  # empty: any origin is allowed
@@ -88,6 +89,7 @@ class Namespace(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
 
 _POSITIVE = (
     "max_connections",
+    "max_pending_handshakes",
     "max_message_size",
     "max_outbound_buffer",
     "rate_limit",

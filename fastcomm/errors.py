@@ -5,6 +5,7 @@
     FastcommError                 base of everything fastcomm raises
     ├── ConfigError               a bad configuration value (CLI exits 2)
     ├── AppLoadError              ``module:attr`` could not be imported
+    ├── StartupError              the server could not start (port in use, unknown host)
     ├── ProtocolViolation         the peer broke RFC 6455; carries the close code
     ├── WireError                 a request failed; sent as ``{"type":"error"}``
     ├── Rejected                  the connect hook refused the upgrade (HTTP status)
@@ -33,6 +34,7 @@ __all__ = [
     "ProtocolViolation",
     "Rejected",
     "RequestFailed",
+    "StartupError",
     "WireError",
 ]
 
@@ -76,6 +78,10 @@ class ConfigError(FastcommError):
 
 class AppLoadError(FastcommError):
     """The application given as ``module:attr`` or ``file.py:attr`` failed to load."""
+
+
+class StartupError(FastcommError):
+    """The server could not start: a port in use, an unknown host... (CLI exits 2)."""
 
 
 class ProtocolViolation(FastcommError):

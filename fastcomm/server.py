@@ -17,7 +17,7 @@ from typing import Any
 
 from fastcomm.app import App
 from fastcomm.config import Config, build_config
-from fastcomm.errors import ConfigError
+from fastcomm.errors import ConfigError, StartupError
 from fastcomm.http.api import HttpApi
 from fastcomm.node.node import Node
 from fastcomm.transports.granian.rsgi_http import EmbeddedServer, serve_embedded
@@ -58,7 +58,14 @@ class Server:
         """Bind and start accepting; ``self.port`` is the bound port afterwards."""
         self.node.start()
         config = self.config
-        await self._picows.start(config.host, config.port)
+        try:
+            await self._picows.start(config.host, config.port)
+        except OSError as exc:
+            self.node.accepting = False
+            await self.node.close()
+            raise StartupError(
+                f"cannot listen on {config.host}:{config.port}: {_why(exc)}"
+            ) from None
         self.port = self._picows.port
         if config.api_key is not None and config.api_port is not None:
             api = HttpApi(
@@ -72,6 +79,10 @@ class Server:
                     api.handle, config.host, config.api_port, config.api_max_body,
                     too_large=api.too_large,
                 )  # fmt: skip
+            except OSError as exc:
+                await self.stop()
+                where = f"{config.host}:{config.api_port}"
+                raise StartupError(f"cannot serve the HTTP API on {where}: {_why(exc)}") from None
             except BaseException:
                 await self.stop()
                 raise
@@ -118,6 +129,11 @@ def serve(config: Config, app: App | None = None) -> int:
         return 0
 
     return uvloop.run(main())
+
+
+def _why(exc: OSError) -> str:
+    cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+    return cause.strerror or str(cause)
 
 
 def _force_exit(server: Server) -> None:

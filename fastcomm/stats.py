@@ -17,6 +17,7 @@ class Stats:
     __slots__ = (
         "connections_total",
         "errors",
+        "handshake_incomplete",
         "handshake_rejects",
         "messages_in",
         "messages_out",
@@ -31,6 +32,9 @@ class Stats:
         self.messages_out = 0
         self.errors: dict[str, int] = {}  # error code or close code -> count
         self.handshake_rejects: dict[int, int] = {}  # HTTP status -> count
+        # Connections gone before their upgrade request was seen (malformed, oversized,
+        # timed out or abandoned); the transport may have answered them itself.
+        self.handshake_incomplete = 0
         self.slow_consumers = 0
 
     def error(self, code: str) -> None:

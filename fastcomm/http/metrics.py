@@ -14,7 +14,8 @@ Exported (``_total`` is added to counters by the format):
   ``fastcomm_messages_routed_total{type}`` (by request type),
   ``fastcomm_messages_sent_total``
 - ``fastcomm_errors_total{code}`` (error replies by code, and close codes)
-- ``fastcomm_handshake_rejects_total{status}``
+- ``fastcomm_handshake_rejects_total{status}``, ``fastcomm_handshake_incomplete_total``
+  (connections gone before their upgrade request was seen)
 - ``fastcomm_slow_consumers_total`` (outbound buffer overflows, close 4008)
 - ``fastcomm_channels``, ``fastcomm_channel_subscribers``
 - ``fastcomm_inflight_handlers``, ``fastcomm_uptime_seconds``
@@ -97,6 +98,9 @@ class NodeCollector(Collector):
         for status, count in sorted(dict(stats.handshake_rejects).items()):
             rejects.add_metric((str(status),), count)
         yield rejects
+        yield _counter("fastcomm_handshake_incomplete",
+                       "Connections gone before their upgrade request was seen.",
+                       stats.handshake_incomplete)  # fmt: skip
         yield _counter("fastcomm_slow_consumers",
                        "Connections closed because their outbound buffer overflowed.",
                        stats.slow_consumers)  # fmt: skip

@@ -53,6 +53,18 @@ def _token(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
     return query.get("token") or None
 
 
+def _all_text(headers: Mapping[str, str]) -> bool:
+    """True when every header value is valid Unicode (no bytes smuggled in as
+    surrogates): identities and channel names are built from them."""
+    for value in headers.values():
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+    return True
+
+
 class Admission:
     """Decides the upgrades of one node (checks in the order of docs/PROTOCOL.md)."""
 
@@ -82,9 +94,15 @@ class Admission:
         self, path: str, raw_query: str, headers: Mapping[str, str], peer: Any
     ) -> Accept | Refuse:
         node = self.node
+        if not _all_text(headers):
+            return self._reject(400, "request headers are not valid UTF-8")
+        try:
+            query = dict(parse_qsl(raw_query, keep_blank_values=True, errors="strict"))
+        except UnicodeDecodeError:
+            return self._reject(400, "query string is not valid UTF-8")
         if not node.accepting:
             return self._reject(503, "server is draining")
-        if len(node.connections) >= node.config.max_connections:
+        if len(node.connections) >= node.max_connections:
             return self._reject(503, "server is full")
         origin = headers.get("Origin")
         if origin is not None and not self.any_origin and origin not in self.origins:
@@ -92,7 +110,6 @@ class Admission:
         codec_name, subprotocol = self._subprotocol(headers.get("Sec-WebSocket-Protocol"))
         if codec_name is None:
             return self._reject(400, "unsupported subprotocol")
-        query = dict(parse_qsl(raw_query, keep_blank_values=True))
         peer_addr = tuple(peer[:2]) if isinstance(peer, tuple) else None
         connect = ConnectRequest(path, query, headers, peer_addr, _token(headers, query))
         identity = _ANONYMOUS

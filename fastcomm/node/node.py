@@ -27,6 +27,7 @@ from fastcomm.errors import CloseCode, ErrorCode
 from fastcomm.node.admission import Accept, Admission
 from fastcomm.node.api import ServerApi
 from fastcomm.node.brokers import make_broker
+from fastcomm.node.limits import connection_capacity
 from fastcomm.protocol.codec import Codec
 from fastcomm.protocol.messages import Welcome
 from fastcomm.routing.router import Router
@@ -64,6 +65,8 @@ class Node:
         self.on_detach: list[Callable[[Connection], None]] = []
         self.connections: set[Connection] = set()
         self.accepting = False
+        self.draining = False
+        self.max_connections = config.max_connections
         self.channels = Channels(self, make_broker(app, config))
         self.channels.install()
         for msg_type, handler in app.handlers.items():
@@ -140,6 +143,9 @@ class Node:
     def _route(self, conn: Connection, binary: bool, payload: bytes) -> None:
         """One whole message from ``conn``: count it, rate-limit it, route it."""
         self.stats.messages_in += 1
+        if self.draining:
+            self._unavailable(conn, payload)
+            return
         conn.rate_tokens -= 1.0
         if conn.rate_tokens < 0.0:
             self.rate_limited(conn, conn.codec.request_id(payload))
@@ -158,6 +164,10 @@ class Node:
         if not conn.closed:
             conn.transport.writer(binary)(payload)
 
+    def _unavailable(self, conn: Connection, payload: bytes) -> None:
+        rid = conn.codec.request_id(payload)
+        conn.send_error(rid, ErrorCode.UNAVAILABLE, "server is shutting down")
+
     def rate_limited(self, conn: Connection, rid: int | None) -> None:
         """``conn`` went over its rate: answer ``rate_limited``, or close 4029 after
         ``rate_limit_close_after`` consecutive strikes."""
@@ -169,21 +179,28 @@ class Node:
 
     # -- lifecycle ------------------------------------------------------------------
     def start(self) -> None:
-        """Start the sweep and accept connections (call on the running loop)."""
+        """Check the descriptor limit, start the sweep and accept connections (call
+        on the running loop)."""
+        self.max_connections = connection_capacity(self.config)
         if self._sweeper is None:
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
         self.accepting = True
 
     async def drain(self) -> None:
-        """Refuse new connections, close all with 1001, wait for handlers and closes."""
+        """Shut down without losing answers: refuse new connections, answer new
+        requests ``unavailable``, let in-flight handlers finish and their replies
+        go out (up to ``drain_timeout``), then close every connection with 1001."""
         self.accepting = False
+        self.draining = True
         log.info("draining %d connections", len(self.connections))
+        timeout = self.config.drain_timeout
+        deadline = time.monotonic() + timeout
+        while self.router.inflight and time.monotonic() < deadline:
+            await asyncio.wait(set(self.router.inflight), timeout=deadline - time.monotonic())
         for conn in list(self.connections):
             conn.close(CloseCode.GOING_AWAY, "server shutting down")
-        if self.router.inflight:
-            await asyncio.wait(set(self.router.inflight), timeout=self.config.drain_timeout)
         # Peers get a short while to complete the close handshake, then are cut.
-        deadline = time.monotonic() + min(self.config.drain_timeout, 2.0)
+        deadline = time.monotonic() + min(timeout, 2.0)
         while self.connections and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         for conn in list(self.connections):

@@ -27,6 +27,7 @@ def status_snapshot(node: Node) -> dict[str, Any]:
         "messages_by_type": node.routed_counts(),
         "errors": dict(stats.errors),
         "handshake_rejects": {str(k): v for k, v in stats.handshake_rejects.items()},
+        "handshake_incomplete": stats.handshake_incomplete,
         "slow_consumers": stats.slow_consumers,
         "inflight_handlers": len(node.router.inflight),
     }

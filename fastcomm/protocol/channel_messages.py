@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -27,10 +27,14 @@ __all__ = [
 ]
 
 
+Offset = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+"""An offset or count in a request: 0 to 2**63-1 (what every backend can store)."""
+
+
 class Recover(msgspec.Struct, forbid_unknown_fields=True):
     """Position to recover a channel from: the last offset seen in ``epoch``."""
 
-    offset: int
+    offset: Offset
     epoch: str
 
 
@@ -54,8 +58,8 @@ class PresenceRequest(Message, tag="presence"):
 
 class HistoryRequest(Message, tag="history"):
     channel: str
-    since: int | None = None
-    limit: int | None = None
+    since: Offset | None = None
+    limit: Offset | None = None
 
 
 class Subscribed(ServerMessage, tag="subscribed"):

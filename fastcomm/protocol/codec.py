@@ -17,13 +17,20 @@ import msgspec
 from fastcomm.errors import ErrorCode, WireError
 from fastcomm.protocol.messages import Message
 
-__all__ = ["JSON_SUBPROTOCOL", "MSGPACK_SUBPROTOCOL", "Codec", "build_codecs"]
+__all__ = [
+    "DECODE_FAILURES",
+    "JSON_SUBPROTOCOL",
+    "MSGPACK_SUBPROTOCOL",
+    "Codec",
+    "build_codecs",
+]
 
 JSON_SUBPROTOCOL = "fastcomm.v1.json"
 MSGPACK_SUBPROTOCOL = "fastcomm.v1.msgpack"
 
-# msgspec raises UnicodeDecodeError for a MessagePack str that is not UTF-8.
-_FAILURES = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError)
+# msgspec raises UnicodeDecodeError for a MessagePack str that is not UTF-8, and
+# RecursionError for input nested deeper than it decodes (about 1,000 levels).
+DECODE_FAILURES = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError)
 _PATH = re.compile(r" - at `(\$[^`]*)`$")
 
 
@@ -59,12 +66,15 @@ class Codec:
         """Decode one request; raise :class:`WireError` on any failure."""
         try:
             return self.decode_raw(data)  # type: ignore[no-any-return]
-        except _FAILURES as exc:
+        except DECODE_FAILURES as exc:
             raise self.explain(exc) from None
 
     def explain(self, exc: Exception) -> WireError:
         """Turn a msgspec failure into the wire error to send back."""
         text = str(exc)
+        if isinstance(exc, RecursionError):
+            reason = "nested too deeply"
+            return WireError(ErrorCode.INVALID_MESSAGE, reason, {"path": "$", "reason": reason})
         match = _PATH.search(text)
         path = match.group(1) if match else "$"
         if isinstance(exc, msgspec.ValidationError):
@@ -81,9 +91,9 @@ class Codec:
         """Best-effort ``id`` of a request that failed to decode."""
         try:
             rid = self._envelope(data).id
-        except _FAILURES:
+        except DECODE_FAILURES:
             return None
-        return rid if type(rid) is int else None
+        return rid if type(rid) is int and -(2**63) <= rid < 2**63 else None
 
 
 def build_codecs(types: Iterable[type[Message]]) -> dict[str, Codec]:

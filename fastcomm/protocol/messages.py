@@ -8,7 +8,7 @@ The ``type`` field is the msgspec tag. Channel messages live in
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -26,6 +26,10 @@ __all__ = [
 PROTOCOL_VERSION = "fastcomm.v1"
 
 
+RequestId = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+"""A request id: any 64-bit signed integer (what every encoding carries)."""
+
+
 class Message(msgspec.Struct, tag_field="type", kw_only=True):
     """Base of every client request and of application message types.
 
@@ -41,7 +45,7 @@ class Message(msgspec.Struct, tag_field="type", kw_only=True):
     ``id``.
     """
 
-    id: int | msgspec.UnsetType | None = msgspec.UNSET
+    id: RequestId | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class Ping(Message, tag="ping"):

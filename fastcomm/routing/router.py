@@ -17,10 +17,8 @@ from collections.abc import Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
 from fastcomm.errors import ErrorCode, WireError
-from fastcomm.protocol.codec import Codec, build_codecs
+from fastcomm.protocol.codec import DECODE_FAILURES, Codec, build_codecs
 from fastcomm.protocol.messages import Message, Ping, Pong, Result
 
 if TYPE_CHECKING:
@@ -30,7 +28,7 @@ __all__ = ["Route", "Router"]
 
 log = logging.getLogger("fastcomm.router")
 Route = Callable[[Any, "Connection"], None]
-_DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError)
+_DECODE_ERRORS = DECODE_FAILURES
 
 
 def _ping(msg: Ping, conn: Connection) -> None:

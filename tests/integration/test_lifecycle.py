@@ -127,6 +127,33 @@ async def test_drain_waits_for_inflight_handlers_and_readyz_is_503() -> None:
     assert ws.close_code == 1001
 
 
+async def test_drain_delivers_inflight_replies_and_answers_new_requests_unavailable() -> None:
+    app = fastcomm.App()
+
+    @app.on(Slow)
+    async def slow(msg: Slow, conn: fastcomm.Connection) -> str:
+        await asyncio.sleep(msg.seconds)
+        return "done"
+
+    server = fastcomm.Server(app, port=0, drain_timeout=5)
+    await server.start()
+    async with websockets.connect(server.url) as ws:
+        await ws.recv()
+        await ws.send('{"type":"slow","id":1,"seconds":0.5}')
+        await eventually(lambda: len(server.node.router.inflight) == 1)
+        stopping = asyncio.create_task(server.stop())
+        await eventually(lambda: server.node.draining)
+        await ws.send('{"type":"ping","id":2}')
+        refused = json.loads(await ws.recv())
+        assert (refused["id"], refused["code"]) == (2, "unavailable")
+        reply = json.loads(await ws.recv())
+        assert reply == {"type": "result", "id": 1, "data": "done"}  # answered, then closed
+        with pytest.raises(websockets.ConnectionClosed):
+            await ws.recv()
+        assert ws.close_code == 1001
+        await stopping
+
+
 @pytest.mark.slow
 async def test_sigterm_closes_every_client_with_1001_and_exits_0(
     server_process: Callable[..., ServerProcess],

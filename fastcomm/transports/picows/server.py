@@ -19,11 +19,17 @@ from picows import (
     WSUpgradeResponse,
     WSUpgradeResponseWithListener,
 )
-from picows.picows import WSProtocol  # type: ignore[attr-defined]
 
 from fastcomm.http.endpoints import Endpoints, refusal
 from fastcomm.http.types import Request, Response
 from fastcomm.node.admission import Refuse
+from fastcomm.transports.picows.handshakes import (
+    HandshakeGate,
+    Pending,
+    PicowsLog,
+    ServerProtocol,
+    decided,
+)
 from fastcomm.transports.picows.listener import ServerListener
 
 if TYPE_CHECKING:
@@ -32,19 +38,6 @@ if TYPE_CHECKING:
 __all__ = ["PicowsServer"]
 
 log = logging.getLogger("fastcomm.server")
-
-
-class _Protocol(WSProtocol):  # type: ignore[misc]
-    """picows protocol that tells the handshake the peer address."""
-
-    __slots__ = ("peer_box",)
-    peer_box: list[Any] | None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if self.peer_box is not None:
-            self.peer_box[0] = transport.get_extra_info("peername")
-        self.peer_box = None
-        super().connection_made(transport)
 
 
 def _answer(response: Response) -> WSUpgradeResponseWithListener:
@@ -64,6 +57,8 @@ class PicowsServer:
         self.endpoints = endpoints if endpoints is not None else Endpoints(node)
         self.port = 0
         self._server: asyncio.Server | None = None
+        self.gate = HandshakeGate(node.config.max_pending_handshakes, node.stats)
+        self.log = PicowsLog(logging.getLogger("picows.server"))
 
     async def start(self, host: str, port: int, **options: Any) -> None:
         """Bind and listen; ``self.port`` is the bound port afterwards.
@@ -72,17 +67,17 @@ class PicowsServer:
         """
         config = self.node.config
         loop = asyncio.get_running_loop()
-        # An adapter: given a Logger, picows would create a child logger per connection.
-        picows_log = logging.LoggerAdapter(logging.getLogger("picows.server"), {})
+        picows_log, gate = self.log, self.gate
 
-        def protocol() -> _Protocol:
-            box: list[Any] = [None]
-            proto = _Protocol(
-                None, None, False, partial(self.handshake, box), picows_log, True,
+        def protocol() -> ServerProtocol:
+            pending = Pending()
+            proto = ServerProtocol(
+                None, None, False, partial(self.handshake, pending), picows_log, True,
                 config.handshake_timeout, False, 20.0, 20.0, WSAutoPingStrategy.PING_WHEN_IDLE,
                 False, config.max_message_size, None, config.read_buffer_size,
             )  # fmt: skip
-            proto.peer_box = box
+            proto.pending = pending
+            proto.gate = gate
             return proto
 
         options.setdefault("backlog", 4096)
@@ -97,12 +92,13 @@ class PicowsServer:
             self._server = None
 
     def handshake(
-        self, peer_box: list[Any], request: WSUpgradeRequest
+        self, pending: Pending, request: WSUpgradeRequest
     ) -> ServerListener | WSUpgradeResponseWithListener | None:
         """picows' listener factory: a listener, an HTTP answer, never an exception."""
+        decided(pending, self.gate)
         try:
             decision: ServerListener | WSUpgradeResponseWithListener = self._decide(
-                peer_box[0], request
+                pending.peer, request
             )
             return decision
         except Exception:
@@ -121,6 +117,10 @@ class PicowsServer:
             return _answer(self.endpoints(Request("GET", path, query, headers)))
         if "websocket" not in headers.get("Upgrade", "").lower():
             return _answer(Response(426, b"426 upgrade required\n"))
+        if headers.get("Sec-WebSocket-Version") != "13" or not headers.get("Sec-WebSocket-Key"):
+            # picows would answer this 400 itself, uncounted.
+            node.stats.reject(400)
+            return _answer(Response(400, b"400 bad WebSocket handshake\n"))
         decision = node.admission.upgrade(path, query, headers, peer)
         if isinstance(decision, Refuse):
             return _answer(refusal(decision))
