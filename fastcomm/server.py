@@ -17,6 +17,7 @@ from typing import Any
 
 from fastcomm.app import App
 from fastcomm.config import Config, build_config
+from fastcomm.errors import ConfigError
 from fastcomm.node.node import Node
 from fastcomm.transports.picows.server import PicowsServer
 
@@ -72,6 +73,8 @@ class Server:
 
 def serve(config: Config, app: App | None = None) -> int:
     """Run a server until SIGTERM/SIGINT, drain, and return the exit status (0)."""
+    if config.transport == "granian":
+        return _serve_granian(config, app)
     import uvloop
 
     async def main() -> int:
@@ -89,6 +92,15 @@ def serve(config: Config, app: App | None = None) -> int:
         return 0
 
     return uvloop.run(main())
+
+
+def _serve_granian(config: Config, app: App | None) -> int:
+    """granian imports the App in its worker: it must be named by ``config.app``."""
+    if app is not None and config.app is None:
+        raise ConfigError("transport = 'granian' needs the app as module:attr or file.py:attr")
+    from fastcomm.transports.granian.serve import serve as serve_granian
+
+    return serve_granian(config)
 
 
 def _force_exit(server: Server) -> None:
