@@ -127,9 +127,11 @@ def _commands(kind: str, port: int) -> list[str]:
             "--transport", "granian", "--port", str(port)]  # fmt: skip
 
 
-# What a client connected during SIGTERM sees (see docs/TRANSPORTS.md), and the exit
-# status: uvicorn re-raises the signal once it has shut down.
-_ON_SIGTERM: dict[str, Any] = {"uvicorn": 1012, "granian": None, "fastcomm-granian": None}
+# What a client connected during SIGTERM sees (see docs/TRANSPORTS.md): uvicorn closes
+# WebSockets itself with 1012 and granian drops them, both before the lifespan drain;
+# fastcomm serve --transport granian drains first (1001). And the exit status: uvicorn
+# re-raises the signal once it has shut down.
+_ON_SIGTERM: dict[str, Any] = {"uvicorn": 1012, "granian": None, "fastcomm-granian": 1001}
 _EXIT = {"uvicorn": -signal.SIGTERM, "granian": 0, "fastcomm-granian": 0}
 
 

@@ -11,6 +11,7 @@ parent, which can ``await asgi_app.shutdown()`` in its own lifespan.
 from __future__ import annotations
 
 import logging
+import weakref
 from typing import TYPE_CHECKING
 
 from fastcomm.transports.asgi.types import Receive, Send
@@ -18,9 +19,15 @@ from fastcomm.transports.asgi.types import Receive, Send
 if TYPE_CHECKING:
     from fastcomm.node.node import Node
 
-__all__ = ["Lifecycle", "run_lifespan"]
+__all__ = ["Lifecycle", "run_lifespan", "running"]
 
 log = logging.getLogger("fastcomm.server")
+_running: weakref.WeakSet[Lifecycle] = weakref.WeakSet()
+
+
+def running() -> list[Lifecycle]:
+    """The lifecycles of this process that were started and not yet stopped."""
+    return [lifecycle for lifecycle in _running if lifecycle.started and not lifecycle.stopped]
 
 
 class Lifecycle:
@@ -40,12 +47,14 @@ class Lifecycle:
         if not self.started and not self.stopped:
             self.started = True
             self.node.start()
+            _running.add(self)
 
     async def stop(self) -> None:
         """Drain (close every connection with 1001) and close the node (once)."""
         if self.stopped:
             return
         self.stopped = True
+        _running.discard(self)
         if self.started:
             await self.node.drain()
         await self.node.close()

@@ -7,9 +7,11 @@ variables (:func:`config_env`), which the App reads when granian first
 calls it as an ASGI application. Namespaces, which have no environment
 form, travel in a generated TOML file named by ``FASTCOMM_CONFIG``.
 
-The WebSocket side uses granian's ASGI interface, not RSGI: RSGI cannot
-choose a subprotocol and loses close codes; ASGI does both and lets a
-refusal answer with its HTTP status before the upgrade.
+On SIGTERM the worker drains (1001) before granian closes the sockets
+(:mod:`fastcomm.transports.granian.drain`). The WebSocket side uses
+granian's ASGI interface, not RSGI: RSGI cannot choose a subprotocol and
+loses close codes; ASGI does both and lets a refusal answer with its HTTP
+status before the upgrade.
 """
 
 from __future__ import annotations
@@ -132,6 +134,9 @@ def serve(config: Config) -> int:
     """Run granian in the foreground until SIGTERM/SIGINT; return the exit status (0)."""
     from granian import Granian
 
+    from fastcomm.transports.granian.drain import install
+
+    install()
     path = export_config(config, os.environ)
     try:
         Granian(target_of(config), **granian_options(config)).serve()
