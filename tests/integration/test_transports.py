@@ -297,3 +297,35 @@ async def test_server_stop_closes_open_connections(transport: str) -> None:
         assert await close_code(ws) == _ON_SERVER_STOP[transport]
         await stopping
         assert not server.node.accepting and not server.node.connections
+
+
+async def test_abrupt_disconnects_leave_no_connection_and_no_live_session(transport: str) -> None:
+    async with served(app, transport) as server:
+        clients = [await websockets.connect(server.url) for _ in range(10)]
+        for ws in clients:
+            await recv_json(ws)
+        for ws in clients:
+            ws.transport.abort()  # TCP reset, no close frame
+        await eventually(lambda: len(server.node.connections) == 0)
+        assert server.node.sessions.detached_count == 10  # resumable, not live
+        assert await http_get(server.port, "/readyz") == (200, b"ready\n")
+
+
+async def test_server_api_disconnect_sends_code_and_reason(transport: str) -> None:
+    async with served(app, transport) as server, websockets.connect(server.url) as ws:
+        session = (await recv_json(ws))["session"]
+        assert server.node.api.disconnect_session(session, 4003, "bye now")
+        with pytest.raises(websockets.ConnectionClosed) as info:
+            await recv_json(ws)
+        assert info.value.rcvd is not None
+        assert (info.value.rcvd.code, info.value.rcvd.reason) == (4003, "bye now")
+        await eventually(lambda: len(server.node.connections) == 0)
+        assert server.node.sessions.get(session) is None  # revoked
+
+
+async def test_echo_endpoint_keeps_the_frame_type(transport: str) -> None:
+    async with served(None, transport, echo=True) as server, websockets.connect(server.url) as ws:
+        await ws.send("héllo")
+        assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "héllo"
+        await ws.send(b"\x00\xff")
+        assert await asyncio.wait_for(ws.recv(), TIMEOUT) == b"\x00\xff"
