@@ -2,7 +2,8 @@
 
 The request body is read up to :data:`MAX_BODY` bytes (413 above it), then
 the request goes to :class:`~fastcomm.http.endpoints.Endpoints` as data. A
-plain GET on the WebSocket path is a 426, as on the picows transport.
+plain GET on the WebSocket path is a 426, as on the picows transport, and
+another method there a 405.
 """
 
 from __future__ import annotations
@@ -23,16 +24,20 @@ MAX_BODY = 64 * 1024
 
 _TOO_LARGE = Response(413, b"413 request body too large\n")
 _UPGRADE = Response(426, b"426 upgrade required\n", headers=(("Upgrade", "websocket"),))
+_NOT_ALLOWED = Response(405, b"405 method not allowed\n", headers=(("Allow", "GET"),))
 
 
 async def read_body(receive: Receive, limit: int = MAX_BODY) -> bytes | None:
-    """The whole request body, or None once it passes ``limit`` bytes (or the client left)."""
+    """The whole request body; None once it passes ``limit`` bytes.
+
+    Raises :class:`EOFError` when the client leaves before the body ends.
+    """
     chunks: list[bytes] = []
     size = 0
     while True:
         event = await receive()
         if event.get("type") != "http.request":
-            return None  # http.disconnect
+            raise EOFError("client disconnected")
         chunk = bytes(event.get("body") or b"")
         size += len(chunk)
         if size > limit:
@@ -46,12 +51,15 @@ async def serve_http(
     endpoints: Endpoints, path: str, scope: Scope, receive: Receive, send: Send
 ) -> None:
     """Answer one ``http`` scope from ``endpoints``."""
-    body = await read_body(receive)
+    try:
+        body = await read_body(receive)
+    except EOFError:
+        return
     method = str(scope.get("method") or "GET")
     if body is None:
         response = _TOO_LARGE
     elif path in endpoints.node.admission.ws_paths:
-        response = _UPGRADE
+        response = _UPGRADE if method in ("GET", "HEAD") else _NOT_ALLOWED
     else:
         query = bytes(scope.get("query_string") or b"").decode("latin-1")
         response = endpoints(Request(method, path, query, scope_headers(scope), body))
