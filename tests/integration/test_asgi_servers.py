@@ -15,8 +15,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ import websockets
 from fastapi import FastAPI
 
 import fastcomm
+from fastcomm.transports.asgi import AsgiApp
 from tests.integration.conftest import eventually, free_port, http_get
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -163,3 +164,30 @@ async def test_command_line_serves_the_example_app(kind: str) -> None:
         rcvd = closed.value.rcvd
         assert (None if rcvd is None else rcvd.code) == _ON_SIGTERM[kind]
         assert await asyncio.to_thread(proc.wait, 20) == _EXIT[kind]
+
+
+async def test_asgi_app_started_and_drained_by_the_parent_lifespan() -> None:
+    realtime = AsgiApp(fastcomm.App(), fastcomm.build_config({"max_connections": 5}, env={}))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await realtime.startup()
+        yield
+        await realtime.shutdown()
+
+    api = FastAPI(lifespan=lifespan)
+    api.mount("/realtime", realtime)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.get_running_loop().create_task(server.serve())
+    try:
+        await eventually(lambda: server.started)
+        assert realtime.node.accepting  # started by the parent, before any request
+        async with websockets.connect(f"ws://127.0.0.1:{port}/realtime/ws") as ws:
+            assert json.loads(await ws.recv())["type"] == "welcome"
+            assert (await http_get(port, "/realtime/readyz")) == (200, b"ready\n")
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 20)
+    assert realtime.lifecycle.stopped and not realtime.node.accepting
+    assert realtime.node.app.node is None  # released
