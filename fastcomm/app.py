@@ -162,14 +162,23 @@ class App:
 
         The first call builds, once, a :class:`fastcomm.transports.asgi.AsgiApp`
         whose settings come from ``FASTCOMM_*`` variables and the
-        ``FASTCOMM_CONFIG`` TOML file (the ASGI server owns the command line).
+        ``FASTCOMM_CONFIG`` TOML file (the ASGI server owns the command line);
+        invalid settings fail the ASGI lifespan startup, so the server does not start.
         """
         asgi: Any = self.__dict__.get("_asgi")
         if asgi is None:
             import os
 
             from fastcomm.config import build_config
+            from fastcomm.errors import ConfigError
             from fastcomm.transports.asgi import AsgiApp
 
-            asgi = self.__dict__["_asgi"] = AsgiApp(self, build_config({}, env=os.environ))
+            try:
+                asgi = self.__dict__["_asgi"] = AsgiApp(self, build_config({}, env=os.environ))
+            except ConfigError as exc:
+                if scope.get("type") != "lifespan":
+                    raise
+                await receive()  # lifespan.startup: refuse to start, with the reason
+                await send({"type": "lifespan.startup.failed", "message": f"fastcomm: {exc}"})
+                return
         await asgi(scope, receive, send)

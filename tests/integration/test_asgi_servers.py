@@ -191,3 +191,16 @@ async def test_asgi_app_started_and_drained_by_the_parent_lifespan() -> None:
         await asyncio.wait_for(task, 20)
     assert realtime.lifecycle.stopped and not realtime.node.accepting
     assert realtime.node.app.node is None  # released
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["uvicorn", "granian"])
+def test_invalid_settings_stop_the_asgi_server_from_starting(kind: str) -> None:
+    port = free_port()
+    env = _env(max_conections="10")  # misspelt: an unknown FASTCOMM_ variable
+    done = subprocess.run(
+        _commands(kind, port), cwd=ROOT, env=env, capture_output=True, timeout=30, check=False
+    )
+    assert done.returncode != 0
+    output = (done.stdout + done.stderr).decode(errors="replace")
+    assert "unknown environment variable FASTCOMM_MAX_CONECTIONS" in output
