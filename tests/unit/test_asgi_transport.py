@@ -62,10 +62,11 @@ async def settle() -> None:
 
 async def test_outbox_pauses_and_the_connection_closes_4008_at_the_limit() -> None:
     async with connected(max_outbound_buffer=1000, max_message_size=500) as (node, tr, peer, task):
-        peer.gate.clear()  # the peer stops reading
         await settle()
         conn = tr.conn
         assert conn is not None
+        assert peer.types() == ["websocket.send"] and not conn.paused  # the welcome went out
+        peer.gate.clear()  # the peer stops reading
         sent = 0
         while conn.send_encoded(b'{"x":"' + b"y" * 94 + b'"}'):
             sent += 1
