@@ -26,6 +26,7 @@ import msgspec
 
 from fastcomm.app import App
 from fastcomm.config import ENV_PREFIX, Config, build_config
+from fastcomm.errors import ConfigError
 from fastcomm.transports.asgi.types import Receive, Scope, Send
 
 __all__ = ["config_env", "configured_app", "default_app", "serve", "target_of"]
@@ -131,8 +132,16 @@ def granian_options(config: Config) -> Mapping[str, Any]:
 
 
 def serve(config: Config) -> int:
-    """Run granian in the foreground until SIGTERM/SIGINT; return the exit status (0)."""
-    from granian import Granian
+    """Run granian in the foreground until SIGTERM/SIGINT; return the exit status (0).
+
+    Raises :class:`ConfigError` when granian is not installed.
+    """
+    try:
+        from granian import Granian
+    except ImportError:
+        raise ConfigError(
+            "transport = 'granian' needs granian: pip install 'fastcomm[granian]'"
+        ) from None
 
     from fastcomm.transports.granian.drain import install
 
