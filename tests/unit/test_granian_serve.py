@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
+
+import pytest
 
 from fastcomm.config import Namespace, build_config
-from fastcomm.transports.granian.serve import export_config, granian_options, target_of
+from fastcomm.errors import ConfigError
+from fastcomm.transports.granian.serve import export_config, granian_options, serve, target_of
 
 
 def test_config_survives_the_trip_through_the_environment() -> None:
@@ -50,3 +54,9 @@ def test_granian_target_and_options() -> None:
     options = granian_options(build_config({"host": "0.0.0.0", "port": 81}, env={}))
     assert (options["address"], options["port"], options["interface"]) == ("0.0.0.0", 81, "asgi")
     assert options["workers"] == 1
+
+
+def test_without_granian_installed_the_error_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "granian", None)  # import granian -> ImportError
+    with pytest.raises(ConfigError, match=r"needs granian: pip install 'fastcomm\[granian\]'"):
+        serve(build_config({"transport": "granian"}, env={}))
