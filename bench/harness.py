@@ -54,6 +54,18 @@ SERVERS: dict[str, tuple[str, ...]] = {
     "picows-aiofastnet": (str(BASELINES / "picows_echo.py"), "{port}", "--aiofastnet"),
     "fastapi": (str(BASELINES / "fastapi_echo.py"), "{port}"),
     "websockets": (str(BASELINES / "websockets_echo.py"), "{port}"),
+    "fastcomm-granian": (
+        "-m",
+        "fastcomm",
+        "serve",
+        *_FASTCOMM_ARGS,
+        "--transport",
+        "granian",
+        "--port",
+        "{port}",
+    ),
+    "granian-asgi": (str(BASELINES / "granian_asgi_echo.py"), "{port}"),
+    "uvicorn-asgi": (str(BASELINES / "uvicorn_asgi_echo.py"), "{port}"),
 }
 
 

@@ -2,7 +2,8 @@
 
 An :class:`App` is declarative: it records handlers and hooks; the server
 builds its router from it once at startup. Registering after the server
-started has no effect on that server.
+started has no effect on that server. An App is also an ASGI application
+(``uvicorn myapp:app``), configured from ``FASTCOMM_*`` / ``FASTCOMM_CONFIG``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from fastcomm.node.node import Node
     from fastcomm.protocol.channel_messages import Member
     from fastcomm.sessions.connection import Connection
+    from fastcomm.transports.asgi.types import Receive, Scope, Send
 
 __all__ = ["App", "ConnectRequest", "Handler", "Identity"]
 
@@ -148,3 +150,29 @@ class App:
     def disconnect(self, session_id: str, code: int = 4003, reason: str = "") -> bool:
         """Close a live session's connection; 4003 also revokes it (no resume)."""
         return self.api.disconnect_session(session_id, code, reason)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve this app as an ASGI application (uvicorn, granian, a FastAPI mount).
+
+        The first call builds, once, a :class:`fastcomm.transports.asgi.AsgiApp`
+        whose settings come from ``FASTCOMM_*`` variables and the
+        ``FASTCOMM_CONFIG`` TOML file (the ASGI server owns the command line);
+        invalid settings fail the ASGI lifespan startup, so the server does not start.
+        """
+        asgi: Any = self.__dict__.get("_asgi")
+        if asgi is None:
+            import os
+
+            from fastcomm.config import build_config
+            from fastcomm.errors import ConfigError
+            from fastcomm.transports.asgi import AsgiApp
+
+            try:
+                asgi = self.__dict__["_asgi"] = AsgiApp(self, build_config({}, env=os.environ))
+            except ConfigError as exc:
+                if scope.get("type") != "lifespan":
+                    raise
+                await receive()  # lifespan.startup: refuse to start, with the reason
+                await send({"type": "lifespan.startup.failed", "message": f"fastcomm: {exc}"})
+                return
+        await asgi(scope, receive, send)

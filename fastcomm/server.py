@@ -112,15 +112,18 @@ class Server:
 
 def serve(config: Config, app: App | None = None) -> int:
     """Run a server until SIGTERM/SIGINT, drain, and return the exit status (0)."""
+    if config.transport == "granian":
+        return _serve_granian(config, app)
     import uvloop
 
     async def main() -> int:
         server = Server(app, config=config)
-        await server.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        # Before start: a signal that arrives while starting still drains.
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        await server.start()
         await stop.wait()
         log.info("signal received, shutting down")
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -134,6 +137,15 @@ def serve(config: Config, app: App | None = None) -> int:
 def _why(exc: OSError) -> str:
     cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
     return cause.strerror or str(cause)
+
+
+def _serve_granian(config: Config, app: App | None) -> int:
+    """granian imports the App in its worker: it must be named by ``config.app``."""
+    if app is not None and config.app is None:
+        raise ConfigError("transport = 'granian' needs the app as module:attr or file.py:attr")
+    from fastcomm.runners.granian import serve as serve_granian
+
+    return serve_granian(config)
 
 
 def _force_exit(server: Server) -> None:

@@ -27,7 +27,7 @@ LAYERS: list[set[str]] = [
     {"node"},
     {"http"},
     {"transports"},
-    {"app", "server", "loader", "auth", "web"},
+    {"app", "server", "loader", "auth", "web", "runners"},
     {"client", "loadgen", "cli", "__main__", "__init__"},
 ]
 SERVER_LIBRARIES = {"picows", "granian", "uvicorn", "starlette", "fastapi", "uvloop"}

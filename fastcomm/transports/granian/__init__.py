@@ -1,4 +1,6 @@
-"""granian (RSGI) as a transport: plain HTTP endpoints served by granian.
+"""granian (RSGI) as a transport for plain HTTP: the HTTP API, embedded on the
+running loop. (``fastcomm serve --transport granian`` runs the App on granian's
+ASGI interface: :mod:`fastcomm.runners.granian`.)
 
 :class:`RsgiHttp` adapts an endpoint to RSGI; :func:`serve_embedded` runs it
 with granian's embedded server on the running event loop.
