@@ -134,7 +134,7 @@ def test_open_loop_rate_against_a_url(server_process: Callable[..., ServerProces
 
 
 # -- runs that measured nothing: exit 3 whatever --fail-if says -------------------------
-APPS = '''
+APPS = """
 import fastcomm
 
 app = fastcomm.App()
@@ -169,7 +169,7 @@ def check(request):
         raise fastcomm.Rejected(401, "bad token")
     if request.headers.get("x-tenant") != "acme":
         raise fastcomm.Rejected(403, "wrong tenant")
-'''
+"""
 
 
 @pytest.fixture(scope="module")
