@@ -35,7 +35,7 @@ __all__: list[str] = []
 PROTOCOL_CLOSE_CODES = {1000, 1001, 1002, 1007, 1008, 1009, 1011, 4003, 4008, 4029}
 CONNECTIONS = 50  # at least this many fuzz connections...
 MIN_SECONDS = 4.0  # ...and fuzzing for at least this long, so the observer sees it all
-MAX_CONNECTIONS = 400
+MAX_CONNECTIONS = 600
 PARALLEL = 10
 KNOWN_BUG = "unexpected error while handling a message"  # RecursionError, see below
 # picows logs every protocol violation a client commits at ERROR (without a
@@ -157,7 +157,7 @@ async def test_fuzzed_connections_never_hurt_the_server(caplog: pytest.LogCaptur
         )
     ]
     assert not bad, f"seed {base}: connections that ended badly: {bad[:5]}"
-    assert observer.missed == 0 and len(observer.rtts) > 100, (observer.missed, base)
+    assert observer.missed == 0 and len(observer.rtts) >= 50, (observer.missed, base)
     assert observer.p99() < 0.25, f"seed {base}: observer p99 {observer.p99():.3f}s"
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     unexpected = [r.getMessage() for r in errors if not (_known_bug(r) or _picows_parser_error(r))]
