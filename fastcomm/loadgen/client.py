@@ -4,14 +4,16 @@ The load generator talks to the server with bare picows listeners, not
 :class:`fastcomm.Client`: per reply it does one small msgspec decode (the
 ``type`` field only) and one clock read, so that it is not the bottleneck.
 Replies are expected unfragmented (every server measured here sends whole
-messages in one frame). The server's CLOSE is answered and counted.
+messages in one frame). The server's CLOSE is answered and counted, and so is
+a connection the server dropped without one (1006); the CLOSE that answers
+our own is not a close *by the server*.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import msgspec
@@ -26,6 +28,7 @@ __all__ = [
     "encode_for",
     "frame_type_for",
     "open_many",
+    "server_closes",
 ]
 
 L = TypeVar("L", bound="BaseListener")
@@ -34,6 +37,7 @@ _BINARY = WSMsgType.BINARY
 _CLOSE = WSMsgType.CLOSE
 DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError)
 _SUBPROTOCOL = {"json": "fastcomm.v1.json", "msgpack": "fastcomm.v1.msgpack"}
+_ABNORMAL = 1006  # RFC 6455: the connection was lost without a CLOSE frame
 
 
 class Head(msgspec.Struct):
@@ -59,25 +63,53 @@ def frame_type_for(encoding: str) -> WSMsgType:
 
 
 class Failures:
-    """Counts failed connection attempts and keeps the first few reasons."""
+    """Counts failed connection attempts and keeps the first few reasons.
 
-    __slots__ = ("count", "reasons")
+    ``statuses`` counts the HTTP statuses of refused upgrades (401, 403, 503...),
+    so that a run against a protected app can say why nothing connected.
+    """
+
+    __slots__ = ("count", "reasons", "statuses")
 
     def __init__(self) -> None:
         self.count = 0
         self.reasons: list[str] = []
+        self.statuses: dict[int, int] = {}
 
     def add(self, exc: BaseException) -> None:
         self.count += 1
-        if len(self.reasons) < 5:
-            self.reasons.append(f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:200])
+        status = _refused_status(exc)
+        if status is not None:
+            self.statuses[status] = self.statuses.get(status, 0) + 1
+            reason = f"handshake refused with HTTP {status}"
+        else:
+            reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:200]
+        if len(self.reasons) < 5 and reason not in self.reasons:
+            self.reasons.append(reason)
+
+    def counters(self) -> dict[str, float]:
+        """``failed_conns`` and one ``refused_<status>`` counter per status seen."""
+        counters: dict[str, float] = {"failed_conns": self.count}
+        counters.update({f"refused_{s}": n for s, n in self.statuses.items()})
+        return counters
+
+
+def _refused_status(exc: BaseException) -> int | None:
+    """The HTTP status of a refused upgrade (picows' WSInvalidStatusError), else None."""
+    status = getattr(getattr(exc, "response", None), "status", None)
+    try:
+        return int(status) if status is not None and int(status) != 101 else None
+    except (TypeError, ValueError):
+        return None
 
 
 class BaseListener(WSListener):
     """Common picows client behaviour: answer the server's CLOSE and disconnect.
 
-    ``closed_by_server`` holds the close code the server sent, if any.
-    Subclasses handle data frames in :meth:`on_data`.
+    ``closed_by_server`` holds the close code the server sent first (1006 when
+    it dropped the connection without a CLOSE), None while the connection is
+    open or when this side closed it. Subclasses handle data frames in
+    :meth:`on_data`.
     """
 
     __slots__ = ("closed_by_server", "transport")
@@ -95,26 +127,34 @@ class BaseListener(WSListener):
             self.on_data(frame)
         elif msg_type is _CLOSE:
             code = frame.get_close_code()
-            self.closed_by_server = int(code.value)
             if not transport.is_close_frame_sent:
+                # Not the answer to our CLOSE: the server ended the connection.
+                self.closed_by_server = int(code.value)
                 transport.send_close(code)
             transport.disconnect()
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        if self.closed_by_server is None and not transport.is_close_frame_sent:
+            self.closed_by_server = _ABNORMAL
 
     def on_data(self, frame: WSFrame) -> None:
         """One data frame from the server (only valid during the call)."""
 
 
-def _headers(encoding: str) -> dict[str, str]:
-    return {"Sec-WebSocket-Protocol": _SUBPROTOCOL[encoding]}
-
-
-async def connect_one(url: str, factory: Callable[[], L], encoding: str, timeout: float) -> L:
-    """Open one connection; raise on failure (any picows or OS error)."""
+async def connect_one(
+    url: str,
+    factory: Callable[[], L],
+    encoding: str,
+    timeout: float,
+    headers: Mapping[str, str] | None = None,
+) -> L:
+    """Open one connection with the subprotocol of ``encoding`` and the extra
+    ``headers`` (``--token``, ``--header``); raise on failure (any picows or OS error)."""
     _, listener = await ws_connect(
         factory,
         url,
         websocket_handshake_timeout=timeout,
-        extra_headers=_headers(encoding),
+        extra_headers={"Sec-WebSocket-Protocol": _SUBPROTOCOL[encoding], **(headers or {})},
         read_buffer_init_size=4096,
         max_frame_size=64 * 1024 * 1024,
     )
@@ -131,6 +171,7 @@ async def open_many(
     timeout: float,
     failures: Failures,
     on_open: Callable[[L, float], None] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> list[L]:
     """Open ``count`` connections, at most ``concurrency`` handshakes at a time.
 
@@ -144,7 +185,7 @@ async def open_many(
         async with gate:
             start = time.perf_counter()
             try:
-                listener = await connect_one(url, factory, encoding, timeout)
+                listener = await connect_one(url, factory, encoding, timeout, headers)
             except Exception as exc:  # noqa: BLE001 - every failure is counted, none raised
                 failures.add(exc)
                 return
@@ -154,6 +195,20 @@ async def open_many(
 
     await asyncio.gather(*(one() for _ in range(count)))
     return opened
+
+
+def server_closes(listeners: Sequence[BaseListener | None]) -> dict[str, float]:
+    """``closed_by_server`` and one ``closed_<code>`` counter per close code seen.
+
+    Read it before :func:`close_all`, which ends the connections from this side.
+    """
+    counters: dict[str, float] = {"closed_by_server": 0}
+    for listener in listeners:
+        code = listener.closed_by_server if listener is not None else None
+        if code is not None:
+            counters["closed_by_server"] += 1
+            counters[f"closed_{code}"] = counters.get(f"closed_{code}", 0) + 1
+    return counters
 
 
 async def close_all(listeners: Sequence[BaseListener], timeout: float = 5.0) -> None:

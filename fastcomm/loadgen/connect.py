@@ -13,7 +13,14 @@ import asyncio
 import time
 from collections.abc import Mapping
 
-from fastcomm.loadgen.client import BaseListener, Failures, close_all, connect_one, open_many
+from fastcomm.loadgen.client import (
+    BaseListener,
+    Failures,
+    close_all,
+    connect_one,
+    open_many,
+    server_closes,
+)
 from fastcomm.loadgen.histogram import Histogram
 from fastcomm.loadgen.spec import Scenario, Sync, WorkerResult, WorkerSpec
 from fastcomm.loadgen.summary import cpu_window, latency_metrics, merged, total
@@ -28,7 +35,9 @@ async def _paced(spec: WorkerSpec, hist: Histogram, failures: Failures) -> list[
     async def one() -> None:
         start = time.perf_counter_ns()
         try:
-            listener = await connect_one(spec.url, BaseListener, spec.encoding, spec.timeout)
+            listener = await connect_one(
+                spec.url, BaseListener, spec.encoding, spec.timeout, spec.headers
+            )
         except Exception as exc:  # noqa: BLE001 - every failure is counted, none raised
             failures.add(exc)
             return
@@ -63,16 +72,20 @@ async def worker(spec: WorkerSpec, sync: Sync) -> WorkerResult:
         listeners = await open_many(
             spec.url, BaseListener, spec.conns, encoding=spec.encoding,
             concurrency=spec.concurrency, timeout=spec.timeout, failures=failures, on_open=record,
+            headers=spec.headers,
         )  # fmt: skip
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     await sync.phase("done")
+    closes = server_closes(listeners)
     await close_all(listeners)
     return WorkerResult(
         counters={
             "conns": len(listeners),
-            "failed_conns": failures.count,
+            "opened": len(listeners),
             "seconds": seconds,
             "client_cpu": cpu,
+            **failures.counters(),
+            **closes,
         },
         histograms={"connect": hist.to_wire()},
         errors=failures.reasons,
@@ -85,6 +98,7 @@ def summarize(results: list[WorkerResult], probes: Mapping[str, float]) -> dict[
     metrics = {
         "conns": conns,
         "failed_conns": total(results, "failed_conns"),
+        "closed_by_server": total(results, "closed_by_server"),
         "seconds": seconds,
         "connect_rate": conns / seconds if seconds > 0 else 0.0,
         **latency_metrics(merged(results, "connect")),
@@ -95,13 +109,15 @@ def summarize(results: list[WorkerResult], probes: Mapping[str, float]) -> dict[
 
 
 _METRICS = (
-    "conns", "failed_conns", "seconds", "connect_rate", "p50_ms", "p90_ms", "p99_ms",
-    "p999_ms", "max_ms", "mean_ms", "client_cpu_pct", "server_cpu_pct", "server_cpu_us_per_conn",
+    "conns", "failed_conns", "closed_by_server", "seconds", "connect_rate", "p50_ms",
+    "p90_ms", "p99_ms", "p999_ms", "max_ms", "mean_ms", "client_cpu_pct", "server_cpu_pct",
+    "server_cpu_us_per_conn",
 )  # fmt: skip
 
 SCENARIO = Scenario(
     name="connect",
     unit="connections",
+    measured="conns",
     phases=("ready", "done"),
     metrics=_METRICS,
     worker=worker,

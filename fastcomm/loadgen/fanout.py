@@ -33,6 +33,7 @@ from fastcomm.loadgen.client import (
     encode_for,
     frame_type_for,
     open_many,
+    server_closes,
 )
 from fastcomm.loadgen.histogram import Histogram
 from fastcomm.loadgen.spec import Scenario, Sync, WorkerResult, WorkerSpec
@@ -150,6 +151,7 @@ async def worker(spec: WorkerSpec, sync: Sync) -> WorkerResult:
     subs = await open_many(
         spec.url, lambda: _Subscriber(state, spec.encoding), spec.conns, encoding=spec.encoding,
         concurrency=spec.concurrency, timeout=spec.timeout, failures=failures,
+        headers=spec.headers,
     )  # fmt: skip
     mode = "channel"
     if subs:
@@ -163,8 +165,9 @@ async def worker(spec: WorkerSpec, sync: Sync) -> WorkerResult:
         own = _State()
         try:
             publisher = await connect_one(
-                spec.url, lambda: _Subscriber(own, spec.encoding), spec.encoding, spec.timeout
-            )
+                spec.url, lambda: _Subscriber(own, spec.encoding), spec.encoding, spec.timeout,
+                spec.headers,
+            )  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - counted like any failed connection
             failures.add(exc)
         if publisher is not None and mode == "channel":
@@ -188,14 +191,15 @@ async def worker(spec: WorkerSpec, sync: Sync) -> WorkerResult:
     while time.monotonic() < deadline and _clock() - state.last < 500_000_000:
         await asyncio.sleep(0.05)
     await sync.phase("drained")
-    closed = sum(lst.closed_by_server is not None for lst in subs)
-    await close_all([*subs, *([publisher] if publisher is not None else [])])
+    everyone = [*subs, *([publisher] if publisher is not None else [])]
+    closes = server_closes(everyone)
+    await close_all(everyone)
     return WorkerResult(
         counters={
             "subscribers": min(state.acks, len(subs)), "publications": box[1],
-            "deliveries": state.hist.count, "failed_conns": failures.count,
-            "refused": len(state.refusals), "closed_by_server": closed, "seconds": seconds,
-            "app_mode": 1.0 if mode == "app" else 0.0,
+            "deliveries": state.hist.count, "opened": len(everyone),
+            "refused": len(state.refusals), "seconds": seconds,
+            "app_mode": 1.0 if mode == "app" else 0.0, **failures.counters(), **closes,
         },
         histograms={"latency": state.hist.to_wire()},
         errors=failures.reasons + [f"subscribe refused: {code}" for code in state.refusals[:3]],
@@ -230,6 +234,7 @@ _METRICS = (
 SCENARIO = Scenario(
     name="fanout",
     unit="deliveries",
+    measured="deliveries",
     phases=("ready", "measure", "done", "drained"),
     metrics=_METRICS,
     worker=worker,

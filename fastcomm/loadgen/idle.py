@@ -15,7 +15,7 @@ import asyncio
 import time
 from collections.abc import Mapping
 
-from fastcomm.loadgen.client import BaseListener, Failures, close_all, open_many
+from fastcomm.loadgen.client import BaseListener, Failures, close_all, open_many, server_closes
 from fastcomm.loadgen.histogram import Histogram
 from fastcomm.loadgen.spec import Scenario, Sync, WorkerResult, WorkerSpec
 from fastcomm.loadgen.summary import latency_metrics, merged, total
@@ -37,6 +37,7 @@ async def worker(spec: WorkerSpec, sync: Sync) -> WorkerResult:
     listeners = await open_many(
         spec.url, BaseListener, spec.conns, encoding=spec.encoding,
         concurrency=spec.concurrency, timeout=spec.timeout, failures=failures, on_open=record,
+        headers=spec.headers,
     )  # fmt: skip
     await asyncio.sleep(_SETTLE)
     await sync.phase("held")
@@ -47,11 +48,12 @@ async def worker(spec: WorkerSpec, sync: Sync) -> WorkerResult:
     )
     seconds = time.perf_counter() - held_from
     await sync.phase("done")
+    closes = server_closes(listeners)
     await close_all(listeners)
     return WorkerResult(
         counters={
-            "conns": len(listeners), "failed_conns": failures.count, "alive": alive,
-            "seconds": seconds,
+            "conns": len(listeners), "opened": len(listeners), "alive": alive,
+            "seconds": seconds, **failures.counters(), **closes,
         },
         histograms={"connect": hist.to_wire()},
         errors=failures.reasons,
@@ -66,6 +68,7 @@ def summarize(results: list[WorkerResult], probes: Mapping[str, float]) -> dict[
         "failed_conns": total(results, "failed_conns"),
         "alive": total(results, "alive"),
         "dropped": conns - total(results, "alive"),
+        "closed_by_server": total(results, "closed_by_server"),
         "held_seconds": max((r.counters.get("seconds", 0.0) for r in results), default=0.0),
         "connect_p99_ms": connect["p99_ms"],
     }
@@ -79,13 +82,14 @@ def summarize(results: list[WorkerResult], probes: Mapping[str, float]) -> dict[
 
 
 _METRICS = (
-    "conns", "failed_conns", "alive", "dropped", "held_seconds", "connect_p99_ms",
-    "server_rss_kib", "server_rss_growth_kib", "rss_per_conn_kib",
+    "conns", "failed_conns", "alive", "dropped", "closed_by_server", "held_seconds",
+    "connect_p99_ms", "server_rss_kib", "server_rss_growth_kib", "rss_per_conn_kib",
 )  # fmt: skip
 
 SCENARIO = Scenario(
     name="idle",
     unit="connections",
+    measured="conns",
     phases=("ready", "held", "done"),
     metrics=_METRICS,
     worker=worker,

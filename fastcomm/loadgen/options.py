@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from typing import Any
 
 import msgspec
@@ -53,6 +54,15 @@ class BenchOptions(msgspec.Struct, frozen=True, kw_only=True):
     progress: bool | None
     json: bool
     fail_if: tuple[Threshold, ...]
+    headers: tuple[tuple[str, str], ...] = ()
+    allow_server_close: bool = False
+
+
+# RFC 9110 field names are tokens; values may not hold CR, LF or NUL (header injection).
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_RESERVED_HEADERS = frozenset(
+    {"host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version"}
+)
 
 
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,8 +72,10 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         names = "; ".join(f"{name}: {', '.join(s.metrics)}" for name, s in SCENARIOS.items())
         parser.epilog = (
             "Exit status: 0 all thresholds passed, 1 a --fail-if threshold was breached, "
-            "2 usage error, 3 the benchmark could not run. --fail-if metrics by scenario - "
-            f"{names}."
+            "2 usage error, 3 the benchmark could not run or measured nothing (a handshake "
+            "failed or was refused, the server closed every connection or, without "
+            "--allow-server-close, any, nothing completed), whatever --fail-if says. "
+            f"--fail-if metrics by scenario - {names}; every scenario: closed_<code>."
         )
     add = parser.add_argument
     add("--scenario", choices=tuple(SCENARIOS), default="rpc",
@@ -103,6 +115,14 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     add("--json", action="store_true", help="print the result as JSON")
     add("--fail-if", action="append", default=[], metavar="EXPR",
         help="exit 1 if EXPR holds, e.g. 'p99_ms>10' or 'throughput<50k' (repeatable)")  # fmt: skip
+    add("--token", metavar="TOKEN",
+        help="send 'Authorization: Bearer TOKEN' with every upgrade (the connect "
+        "hook's token)")  # fmt: skip
+    add("--header", action="append", default=[], metavar="'NAME: VALUE'",
+        help="extra HTTP header for every upgrade (repeatable)")  # fmt: skip
+    add("--allow-server-close", action="store_true",
+        help="measure anyway when the server closes some (not all) connections; "
+        "gate on them with --fail-if 'closed_by_server>0' or 'closed_4029>0'")  # fmt: skip
 
 
 def _positive(name: str, value: float, allow_zero: bool = False) -> None:
@@ -135,14 +155,38 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
     if args.app is not None and ":" not in args.app:
         raise ConfigError(f"--app must be 'module:attr' or 'file.py:attr', got {args.app!r}")
     thresholds = tuple(parse_threshold(text, scenario.metrics) for text in args.fail_if)
+    headers = _headers(args.header, args.token)
     return BenchOptions(
         scenario=args.scenario, conns=conns, duration=duration, warmup=args.warmup, rate=rate,
         size=args.size, encoding=args.encoding, message=_message(args.message),
         processes=min(args.processes, conns), url=args.url, app=args.app,
         server_pid=args.server_pid, server_args=args.server_args, channel=args.channel,
         fanout_mode=args.fanout_mode, concurrency=concurrency, timeout=args.timeout,
-        progress=args.progress, json=args.json, fail_if=thresholds,
+        progress=args.progress, json=args.json, fail_if=thresholds, headers=headers,
+        allow_server_close=args.allow_server_close,
     )  # fmt: skip
+
+
+def _headers(texts: list[str], token: str | None) -> tuple[tuple[str, str], ...]:
+    """``--header 'Name: value'`` pairs plus ``--token`` as a bearer ``Authorization``."""
+    headers: dict[str, tuple[str, str]] = {}
+    for text in texts:
+        name, colon, value = text.partition(":")
+        name, value = name.strip(), value.strip()
+        if not colon or not _HEADER_NAME.match(name):
+            raise ConfigError(f"bad --header {text!r}: expected 'Name: value'")
+        if any(ch in value for ch in "\r\n\0"):
+            raise ConfigError(f"bad --header {name!r}: the value holds a line break or NUL")
+        if name.lower() in _RESERVED_HEADERS:
+            raise ConfigError(f"bad --header {name!r}: the WebSocket handshake sets it")
+        headers[name.lower()] = (name, value)
+    if token is not None:
+        if not token or any(ch in token for ch in "\r\n\0 "):
+            raise ConfigError("--token must be non-empty, without spaces or line breaks")
+        if "authorization" in headers:
+            raise ConfigError("--token and --header 'Authorization: ...' both set the same header")
+        headers["authorization"] = ("Authorization", f"Bearer {token}")
+    return tuple(headers.values())
 
 
 def _message(text: str | None) -> dict[str, Any] | None:

@@ -56,8 +56,13 @@ def render_table(
     metrics: Mapping[str, float],
     breaches: list[Breach],
     notes: list[str],
+    close_codes: Mapping[int, int],
+    error: str | None,
 ) -> str:
-    """The result as aligned ``metric  value  unit`` lines under a header."""
+    """The result as aligned ``metric  value  unit`` lines under a header.
+
+    The close codes are among the metrics (``closed_<code>``); ``error`` is the
+    reason the run measured nothing, if it did not."""
     config = _config(options, url)
     header = "fastcomm bench  " + "  ".join(f"{k}={v}" for k, v in config.items() if v != "")
     breached = {b.threshold.metric for b in breaches}
@@ -67,6 +72,8 @@ def render_table(
         flag = "  << FAIL" if name in breached else ""
         lines.append(f"  {name:<{width}}  {_number(value):>14} {_unit(name):<4}{flag}")
     lines += [f"  note: {note}" for note in notes]
+    if error is not None:
+        lines.append(f"  NOT MEASURED: {error}")
     return "\n".join(lines)
 
 
@@ -76,8 +83,12 @@ def render_json(
     metrics: Mapping[str, float],
     breaches: list[Breach],
     notes: list[str],
+    close_codes: Mapping[int, int],
+    error: str | None,
 ) -> str:
-    """The result as one JSON document: config, metrics, breaches, notes."""
+    """The result as one JSON document: config, metrics, ``close_codes`` (code ->
+    connections the server closed with it), breaches, notes, ``error`` (why
+    the run measured nothing, or null) and ``passed``."""
     document = {
         "config": _config(options, url),
         "metrics": {k: (None if v != v else v) for k, v in metrics.items()},
@@ -86,7 +97,9 @@ def render_json(
             {"threshold": b.threshold.text, "metric": b.threshold.metric, "measured": b.measured}
             for b in breaches
         ],
+        "close_codes": {str(code): n for code, n in close_codes.items()},
         "notes": notes,
-        "passed": not breaches,
+        "error": error,
+        "passed": not breaches and error is None,
     }
     return msgspec.json.encode(document).decode()

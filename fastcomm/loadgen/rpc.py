@@ -31,6 +31,7 @@ from fastcomm.loadgen.client import (
     encode_for,
     frame_type_for,
     open_many,
+    server_closes,
 )
 from fastcomm.loadgen.histogram import Histogram
 from fastcomm.loadgen.spec import Scenario, Sync, WorkerResult, WorkerSpec
@@ -127,7 +128,7 @@ async def worker(spec: WorkerSpec, sync: Sync) -> WorkerResult:
 
     listeners = await open_many(
         spec.url, factory, spec.conns, encoding=spec.encoding, concurrency=spec.concurrency,
-        timeout=spec.timeout, failures=failures,
+        timeout=spec.timeout, failures=failures, headers=spec.headers,
     )  # fmt: skip
     sync.watch(lambda: state.done)
     await sync.phase("ready")
@@ -153,13 +154,13 @@ async def worker(spec: WorkerSpec, sync: Sync) -> WorkerResult:
     while any(lst.sent for lst in listeners) and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
     unanswered = sum(len(lst.sent) for lst in listeners)
-    closed = sum(lst.closed_by_server is not None for lst in listeners)
+    closes = server_closes(listeners)
     await close_all(listeners)
     return WorkerResult(
         counters={
             "requests": state.recorded, "errors": state.errors, "seconds": seconds,
-            "client_cpu": cpu, "conns": len(listeners), "failed_conns": failures.count,
-            "unanswered": unanswered, "closed_by_server": closed,
+            "client_cpu": cpu, "conns": len(listeners), "opened": len(listeners),
+            "unanswered": unanswered, **failures.counters(), **closes,
         },
         histograms={"latency": state.hist.to_wire()},
         errors=failures.reasons,
@@ -194,6 +195,7 @@ _METRICS: tuple[str, ...] = (
 SCENARIO = Scenario(
     name="rpc",
     unit="replies",
+    measured="requests",
     phases=("ready", "measure", "done"),
     metrics=_METRICS,
     worker=worker,

@@ -2,8 +2,11 @@
 
 Exit status of :func:`run_bench`: 0 when every ``--fail-if`` passed; 1 when
 any was breached (each named on stderr); 2 for a usage error (one line on
-stderr); 3 when the benchmark could not run (the server did not start, no
-connection could be opened, a worker died).
+stderr); 3 when the benchmark could not run or measured nothing (the server
+did not start, a handshake failed or was refused, the server closed the
+connections, nothing completed, a worker died; the rules are in
+:mod:`fastcomm.loadgen.verdict`), whatever the thresholds say: one line on
+stderr, and the report on stdout when any connection was established.
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ from fastcomm.loadgen.progress import Progress
 from fastcomm.loadgen.report import render_json, render_table
 from fastcomm.loadgen.scenarios import SCENARIOS
 from fastcomm.loadgen.spec import WorkerResult, WorkerSpec
+from fastcomm.loadgen.summary import total
 from fastcomm.loadgen.target import DEFAULT_APP, BenchError, Probe, ServerProcess
 from fastcomm.loadgen.thresholds import check
+from fastcomm.loadgen.verdict import close_codes, problem
 from fastcomm.loadgen.workers import run_workers
 
 __all__ = ["BREACH", "CANNOT_RUN", "USAGE_ERROR", "run_bench", "split"]
@@ -54,6 +59,7 @@ def split(options: BenchOptions, url: str) -> list[WorkerSpec]:
                 fanout_mode=options.fanout_mode,
                 concurrency=max(1, options.concurrency // n),
                 timeout=options.timeout,
+                headers=dict(options.headers),
             )
         )
     return specs
@@ -107,14 +113,20 @@ def run_bench(args: argparse.Namespace) -> int:
         if progress is not None:
             progress.finish()
     metrics = scenario.summarize(results, probes)
+    codes = close_codes(results)
+    metrics.update({f"closed_{code}": float(n) for code, n in codes.items()})
     notes = _notes(options, results, metrics)
-    if metrics.get("conns", metrics.get("subscribers", 0.0)) == 0:
-        reason = notes[0] if notes else "no connection could be established"
-        print(f"fastcomm: error: nothing to measure on {url}: {reason}", file=sys.stderr)
-        return CANNOT_RUN
+    reason = problem(scenario, results, metrics, options.allow_server_close)
     breaches = check(options.fail_if, metrics)
     render = render_json if options.json else render_table
-    print(render(options, url, metrics, breaches, notes), flush=True)
+    if reason is not None:
+        if total(results, "opened") > 0:
+            # What was seen helps to tell why; the verdict stays "could not run".
+            print(render(options, url, metrics, breaches, notes, codes, reason), flush=True)
+        what = "no valid measurement" if total(results, "opened") > 0 else "nothing to measure"
+        print(f"fastcomm: error: {what} on {url}: {reason}", file=sys.stderr)
+        return CANNOT_RUN
+    print(render(options, url, metrics, breaches, notes, codes, None), flush=True)
     for breach in breaches:
         print(f"{_PROG}: threshold breached: {breach.describe()}", file=sys.stderr)
     return BREACH if breaches else 0

@@ -37,10 +37,16 @@ class WorkerSpec(msgspec.Struct, frozen=True, kw_only=True):
     fanout_mode: str = "channel"
     concurrency: int = 256
     timeout: float = 10.0
+    headers: dict[str, str] = msgspec.field(default_factory=dict)  # sent with every upgrade
 
 
 class WorkerResult(msgspec.Struct, kw_only=True):
-    """Counters and histograms (in :meth:`Histogram.to_wire` form) of one worker."""
+    """Counters and histograms (in :meth:`Histogram.to_wire` form) of one worker.
+
+    Every scenario reports the counters ``opened`` (connections established),
+    ``failed_conns``, ``refused_<status>``, ``closed_by_server`` and
+    ``closed_<code>``, which decide whether the run measured anything.
+    """
 
     counters: dict[str, float] = msgspec.field(default_factory=dict)
     histograms: dict[str, list[int]] = msgspec.field(default_factory=dict)
@@ -61,7 +67,8 @@ class Scenario(msgspec.Struct, frozen=True, kw_only=True):
     """A load scenario.
 
     ``phases`` are the phases every worker passes, in order; ``metrics`` the
-    names :attr:`summarize` returns (and ``--fail-if`` accepts);
+    names :attr:`summarize` returns (and ``--fail-if`` accepts); ``measured``
+    the metric that counts the work done (a run where it is 0 measured nothing);
     ``summarize(results, probes)`` merges the workers' results, given
     the coordinator's probes of the server (``"<phase>.cpu"`` seconds and
     ``"<phase>.rss"`` KiB at each phase, ``start.*`` before any connection;
@@ -70,6 +77,7 @@ class Scenario(msgspec.Struct, frozen=True, kw_only=True):
 
     name: str
     unit: str
+    measured: str
     phases: tuple[str, ...]
     metrics: tuple[str, ...]
     worker: Callable[[WorkerSpec, Sync], Coroutine[Any, Any, WorkerResult]]

@@ -5,6 +5,10 @@ A threshold is ``METRIC OP NUMBER`` such as ``p99_ms>10`` or
 one of ``> >= < <= == !=``, and ``NUMBER`` a decimal or scientific number,
 optionally with ``_`` separators and a ``k``/``M``/``G`` suffix. The
 threshold *fails the run* when the comparison is true for the measured value.
+
+Besides the scenario's metrics, every run has ``closed_<code>`` metrics
+(``closed_4029``: connections the server closed with 4029); a code that was
+never seen counts 0.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import msgspec
 
 from fastcomm.errors import ConfigError
 
-__all__ = ["Breach", "Threshold", "check", "parse_threshold"]
+__all__ = ["CLOSE_METRIC", "Breach", "Threshold", "check", "parse_threshold"]
+
+CLOSE_METRIC = re.compile(r"^closed_[0-9]{4}$")
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -73,9 +79,10 @@ def parse_threshold(text: str, metrics: Iterable[str]) -> Threshold:
         )
     known = tuple(metrics)
     metric = match["metric"]
-    if metric not in known:
+    if metric not in known and not CLOSE_METRIC.match(metric):
         raise ConfigError(
-            f"bad --fail-if {text!r}: unknown metric {metric!r} (known: {', '.join(known)})"
+            f"bad --fail-if {text!r}: unknown metric {metric!r} "
+            f"(known: {', '.join(known)}, closed_<code>)"
         )
     value = float(match["number"].replace("_", "")) * _SUFFIX[match["suffix"]]
     return Threshold(metric, match["op"], value)
@@ -83,10 +90,13 @@ def parse_threshold(text: str, metrics: Iterable[str]) -> Threshold:
 
 def check(thresholds: Iterable[Threshold], measured: Mapping[str, float]) -> list[Breach]:
     """Every threshold breached by ``measured``; a metric that was not measured
-    (absent) counts as a breach with value NaN, so a gate never passes silently."""
+    (absent) counts as a breach with value NaN, so a gate never passes silently,
+    except ``closed_<code>``, absent when no connection was closed with it (0)."""
     breaches = []
     for threshold in thresholds:
         value = measured.get(threshold.metric)
+        if value is None and CLOSE_METRIC.match(threshold.metric):
+            value = 0.0
         if value is None:
             breaches.append(Breach(threshold, float("nan")))
         elif threshold.breached(value):

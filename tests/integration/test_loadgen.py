@@ -2,7 +2,7 @@
 
 Each run is a subprocess, ``python -m fastcomm.loadgen``, the same entry point
 ``fastcomm bench`` wires; exit codes: 0 passed, 1 threshold breached, 2 usage
-error, 3 could not run.
+error, 3 could not run or measured nothing (whatever ``--fail-if`` says).
 """
 
 from __future__ import annotations
@@ -108,7 +108,11 @@ def test_bad_threshold_is_a_one_line_usage_error(expression: str) -> None:
 
 
 def test_bad_option_is_a_one_line_usage_error() -> None:
-    for args in (("--conns", "0"), ("--url", "http://x"), ("--message", "[1]")):
+    for args in (
+        ("--conns", "0"), ("--url", "http://x"), ("--message", "[1]"), ("--header", "nocolon"),
+        ("--header", "Bad Name: x"), ("--header", "Upgrade: h2c"), ("--token", ""),
+        ("--token", "t", "--header", "Authorization: Basic x"),
+    ):  # fmt: skip
         done = bench(*args)
         assert done.returncode == 2, args
         assert len(done.stderr.strip().splitlines()) == 1
@@ -134,6 +138,108 @@ def test_open_loop_rate_against_a_url(server_process: Callable[..., ServerProces
     m = metrics_of(done)
     assert m["errors"] == 0 and 60 <= m["requests"] <= 140
     assert "server_cpu_us_per_req" not in m  # no --server-pid: not probed
+
+
+# -- runs that measured nothing: exit 3 whatever --fail-if says -------------------------
+APPS = """
+import fastcomm
+
+app = fastcomm.App()
+secured = fastcomm.App()
+_counts: dict[int, int] = {}
+
+
+class Kick(fastcomm.Message, tag="kick"):
+    pass
+
+
+class KickOne(fastcomm.Message, tag="kick_one"):
+    pass
+
+
+@app.on(Kick)
+def kick(msg, conn):  # every connection is closed at its first request
+    conn.close(1008, "go away")
+
+
+@app.on(KickOne)
+def kick_one(msg, conn):  # the connection whose requests carry id 1, at its 20th request
+    n = _counts[id(conn)] = _counts.get(id(conn), 0) + 1
+    if msg.id == 1 and n == 20:
+        conn.close(1008, "only you")
+    return n
+
+
+@secured.on_connect
+def check(request):
+    if request.token != "s3cret":
+        raise fastcomm.Rejected(401, "bad token")
+    if request.headers.get("x-tenant") != "acme":
+        raise fastcomm.Rejected(403, "wrong tenant")
+"""
+
+
+@pytest.fixture(scope="module")
+def apps(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("apps") / "bench_apps.py"
+    path.write_text(APPS)
+    return str(path)
+
+
+def cannot_run(done: subprocess.CompletedProcess[str], *words: str) -> str:
+    """Assert exit 3 with one stderr line naming every word; return the line."""
+    assert done.returncode == 3, (done.returncode, done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fastcomm: error: "), lines
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+def test_rate_limited_server_is_exit_3_not_a_pass(
+    server_process: Callable[..., ServerProcess],
+) -> None:
+    server = server_process()  # the stock 200 msg/s limit: a closed loop trips 4029
+    done = bench("--url", server.url, "--conns", "2", *QUICK, "--json", "--fail-if", "errors>0")
+    cannot_run(done, "closed every connection", "4029")
+    report = json.loads(done.stdout)
+    assert report["close_codes"] == {"4029": 2} and report["passed"] is False
+    assert report["metrics"]["closed_4029"] == 2 and "4029" in report["error"]
+
+
+def test_server_closing_every_connection_is_exit_3(apps: str) -> None:
+    done = bench(
+        "--app", f"{apps}:app", "--message", '{"type":"kick"}', "--conns", "4",
+        "--processes", "2", *QUICK, "--fail-if", "errors>0",
+    )  # fmt: skip
+    cannot_run(done, "closed every connection", "1008 policy violation x4")
+    assert "closed_1008" in done.stdout and "NOT MEASURED" in done.stdout
+
+
+def test_server_closing_some_connections(apps: str) -> None:
+    common = ("--app", f"{apps}:app", "--message", '{"type":"kick_one"}', "--conns", "4", *QUICK)
+    cannot_run(bench(*common), "closed 1 of 4 connections", "1008", "--allow-server-close")
+    allowed = bench(*common, "--allow-server-close", "--json", "--fail-if", "closed_4029>0")
+    m = metrics_of(allowed)
+    assert allowed.returncode == 0, allowed.stderr
+    assert m["closed_by_server"] == 1 and m["closed_1008"] == 1 and m["requests"] > 0
+    assert json.loads(allowed.stdout)["close_codes"] == {"1008": 1}
+    for gate in ("closed_by_server>0", "closed_1008>=1"):
+        gated = bench(*common, "--allow-server-close", "--fail-if", gate)
+        assert gated.returncode == 1, gated.stderr
+        assert f"threshold breached: {gate}" in gated.stderr
+
+
+def test_token_and_headers_reach_the_connect_hook(apps: str) -> None:
+    common = ("--app", f"{apps}:secured", "--conns", "2", *QUICK)
+    cannot_run(bench(*common), "refused the WebSocket upgrade", "HTTP 401 x2")
+    cannot_run(bench(*common, "--token", "wrong", "--header", "X-Tenant: acme"), "HTTP 401")
+    cannot_run(bench(*common, "--token", "s3cret"), "HTTP 403")
+    done = bench(*common, "--token", "s3cret", "--header", "X-Tenant: acme", "--json")
+    assert done.returncode == 0, done.stderr
+    assert metrics_of(done)["requests"] > 0
+    storm = bench(*common[:2], "--scenario", "connect", "--conns", "20", "--token", "s3cret")
+    cannot_run(storm, "HTTP 403 x20")
 
 
 def test_connect_storm() -> None:
