@@ -6,8 +6,8 @@ truncated frames, oversized length fields, random JSON/MessagePack payloads,
 valid requests with mutated fields) while one well-behaved connection keeps
 pinging. The server must stay up and responsive, end every fuzz connection
 with a close code of docs/PROTOCOL.md (or keep answering it), and log no
-error for what clients sent, beyond two core bugs pinned by the strict xfail
-tests at the end. The run is seeded (``FUZZ_SEED`` repeats one); the seed,
+error for what clients sent (tests at the end pin the two cases that once did:
+deep nesting, and picows' parser errors). The run is seeded (``FUZZ_SEED`` repeats one); the seed,
 the outcomes and every log record seen are printed.
 """
 
@@ -37,10 +37,6 @@ CONNECTIONS = 50  # at least this many fuzz connections...
 MIN_SECONDS = 4.0  # ...and fuzzing for at least this long, so the observer sees it all
 MAX_CONNECTIONS = 600
 PARALLEL = 10
-KNOWN_BUG = "unexpected error while handling a message"  # RecursionError, see below
-# picows logs every protocol violation a client commits at ERROR (without a
-# traceback) under this prefix: client input at ERROR, see the xfail below.
-PICOWS_PARSER = "WS parser error:"
 
 
 class Echo(fastcomm.Message, tag="echo"):
@@ -87,21 +83,6 @@ class Observer:
     def p99(self) -> float:
         ordered = sorted(self.rtts)
         return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-
-
-def _known_bug(record: logging.LogRecord) -> bool:
-    """The RecursionError of deeply nested input, logged as an unexpected error."""
-    exc = record.exc_info[1] if record.exc_info else None
-    return record.getMessage() == KNOWN_BUG and isinstance(exc, RecursionError)
-
-
-def _picows_parser_error(record: logging.LogRecord) -> bool:
-    """picows' one-line report of a client's protocol violation (no traceback)."""
-    return (
-        record.name.startswith("picows")
-        and record.getMessage().startswith(PICOWS_PARSER)
-        and not record.exc_info
-    )
 
 
 async def test_fuzzed_connections_never_hurt_the_server(caplog: pytest.LogCaptureFixture) -> None:
@@ -160,10 +141,9 @@ async def test_fuzzed_connections_never_hurt_the_server(caplog: pytest.LogCaptur
     assert observer.missed == 0 and len(observer.rtts) >= 50, (observer.missed, base)
     assert observer.p99() < 0.25, f"seed {base}: observer p99 {observer.p99():.3f}s"
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    unexpected = [r.getMessage() for r in errors if not (_known_bug(r) or _picows_parser_error(r))]
+    unexpected = [r.getMessage() for r in errors]
     assert not unexpected, f"seed {base}: client input logged at ERROR: {unexpected}"
-    # 1011 is a server error: only the known RecursionError bug may cause it.
-    assert outcomes["1011"] <= sum(map(_known_bug, errors)), (base, outcomes)
+    assert outcomes["1011"] == 0, (base, outcomes)  # 1011 is a server error
     assert time.monotonic() - started < 30
 
 
@@ -174,12 +154,6 @@ async def _settled(server: fastcomm.Server) -> None:
     await eventually(only_observer, timeout=8)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: a deeply nested message raises RecursionError out of the codec; "
-    "the server logs it at ERROR as an unexpected error and closes 1011 instead of "
-    "answering invalid_message",
-)
 @pytest.mark.parametrize("binary", [False, True], ids=["json", "msgpack"])
 async def test_deeply_nested_message_is_a_client_error(
     binary: bool, caplog: pytest.LogCaptureFixture
@@ -199,11 +173,6 @@ async def test_deeply_nested_message_is_a_client_error(
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: picows logs each client protocol violation at ERROR "
-    "('WS parser error: ...') on the logger the transport gives it",
-)
 @pytest.mark.parametrize(
     "data",
     [frame(6, b""), frame(1, b'{"type":"ping"}', mask=False), frame(8, b"\x03\xe8\xff")],
