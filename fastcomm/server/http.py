@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 from picows import WSUpgradeResponse, WSUpgradeResponseWithListener
+
+from fastcomm.web.assets import asset, asset_paths
 
 if TYPE_CHECKING:
     from fastcomm.server.runtime import Server as Runtime
@@ -63,4 +66,8 @@ def endpoints(runtime: Runtime) -> dict[str, Endpoint]:
     def status() -> WSUpgradeResponseWithListener:
         return ok(_json.encode(status_snapshot(runtime)), "application/json")
 
-    return {"/healthz": healthz, "/readyz": readyz, "/status": status}
+    routes: dict[str, Endpoint] = {"/healthz": healthz, "/readyz": readyz, "/status": status}
+    for path in asset_paths(demo=runtime.config.demo):
+        body, content_type = asset(path, demo=True) or (b"", "")
+        routes[path] = functools.partial(ok, body, content_type)
+    return routes
