@@ -388,6 +388,7 @@ export class Client extends Emitter {
     this._reconnecting = false;
     this._again = null;
     this._sleeper = null;
+    this._abortDial = null;
     this._lastRx = 0;
     this._pingId = null;
   }
@@ -472,12 +473,16 @@ export class Client extends Emitter {
     let done = Promise.resolve();
     if (link !== null) {
       done = new Promise((resolve) => {
-        link.ws.onclose = () => resolve();
-        setTimeout(resolve, 2000);
+        const timer = setTimeout(resolve, 2000); // the server answers CLOSE at once normally
+        const finish = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        link.ws.onclose = finish;
         try {
           link.ws.close(code, reason);
         } catch {
-          resolve();
+          finish();
         }
       });
     }
@@ -550,6 +555,7 @@ export class Client extends Emitter {
       const link = { ws, watchdog: null, welcomed: false };
       const fail = (err) => {
         clearTimeout(timer);
+        if (this._abortDial === fail) this._abortDial = null;
         ws.onmessage = ws.onclose = ws.onerror = null;
         try {
           ws.close();
@@ -562,6 +568,7 @@ export class Client extends Emitter {
         () => fail(new TimeoutError(`no welcome within ${this.connectTimeout} s`)),
         this.connectTimeout * 1000,
       );
+      this._abortDial = fail;
       ws.onerror = () => {}; // a close event follows
       ws.onclose = (ev) => {
         if (link.welcomed) {
@@ -569,6 +576,7 @@ export class Client extends Emitter {
           return;
         }
         clearTimeout(timer);
+        if (this._abortDial === fail) this._abortDial = null;
         const code = ev.code || ABNORMAL;
         const why = code === ABNORMAL ? "could not connect (server unreachable or upgrade refused)" : ev.reason;
         reject(new ConnectionClosed(code, why));
@@ -594,6 +602,7 @@ export class Client extends Emitter {
           return;
         }
         clearTimeout(timer);
+        if (this._abortDial === fail) this._abortDial = null;
         link.welcomed = true;
         this._adopt(link, msg);
         resolve(msg);
@@ -728,6 +737,7 @@ export class Client extends Emitter {
     if (this._finished !== null) return;
     this._finished = new ConnectionClosed(code, reason);
     this._gen += 1;
+    if (this._abortDial !== null) this._abortDial(new ConnectionClosed(code, "client closed"));
     const link = this._link;
     this._link = null;
     if (link !== null) {
