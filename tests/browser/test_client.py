@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import jwt
 import pytest
 
 import fastcomm
+from fastcomm.auth import JWT
 from tests.browser.pages import client_page, until
 from tests.integration.conftest import running
 
@@ -151,3 +153,28 @@ async def test_revoked_session_4003_is_final(browser: Any) -> None:
         assert events[-1] == ["closed", 4003]
         assert not any(name == "reconnecting" for name, _ in events)
         assert await page.evaluate("client.call({type: 'echo'}).catch((e) => e.code)") == 4003
+
+
+async def test_refused_upgrade_fails_the_first_connect_and_tokens_refresh(browser: Any) -> None:
+    secret = "browser-test-secret-long-enough-for-hs256"
+    secured = fastcomm.App()
+    JWT(secret).install(secured)
+    good = jwt.encode({"sub": "alice"}, secret, algorithm="HS256")
+    fresh = jwt.encode({"sub": "alice", "v": 2}, secret, algorithm="HS256")
+    async with running(secured) as server:
+        page = await client_page(browser, server.port)
+        refused = await page.evaluate(
+            "connect({token: 'not-a-jwt'}).then(() => null, (e) => [e.name, e.code, client.state])"
+        )
+        assert refused == ["ConnectionClosed", 1006, "closed"]  # HTTP 401, as browsers show it
+        assert server.stats.handshake_rejects[401] == 1
+        # A token function is asked again before every attempt: refresh on reconnect.
+        await page.evaluate(
+            "(tokens) => { window.tokens = tokens;"
+            " return connect({token: () => window.tokens.shift()}, ['feed']); }",
+            [good, fresh],
+        )
+        session = await page.evaluate("client.session")
+        assert server.app.disconnect(session, code=1011)
+        await until(page, "events.some((e) => e.event === 'open' && e.reconnects === 1)")
+        assert await page.evaluate("[client.session, tokens.length]") == [session, 0]
