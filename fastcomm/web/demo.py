@@ -26,7 +26,9 @@ def demo_config(config: Config) -> Config:
 
 
 def demo_url(config: Config) -> str:
-    """The address of the demo page (``?ws=`` names a WebSocket path other than /ws)."""
+    """The address of the demo page (``?ws=`` names a WebSocket path other than /ws;
+    ``<port>`` stands for the port chosen at start when ``port`` is 0)."""
     host = f"[{config.host}]" if ":" in config.host else config.host
+    port = config.port or "<port>"
     query = "" if config.path == "/ws" else f"?ws={config.path}"
-    return f"http://{host}:{config.port}/demo{query}"
+    return f"http://{host}:{port}/demo{query}"

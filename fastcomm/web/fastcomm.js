@@ -788,9 +788,9 @@ export class Client extends Emitter {
       }
       return;
     }
-    if (msg.type === "pong" && id === this._pingId) {
-      this._pingId = null;
-      return;
+    if (id !== null && id !== undefined && id === this._pingId) {
+      this._pingId = null; // the watchdog's ping: a pong, or an error such as rate_limited
+      if (msg.type === "pong") return;
     }
     if (this._onChannelPush(msg)) return;
     if (msg.type === "error") this._emit("error", msg);

@@ -113,9 +113,16 @@ async def test_slow_consumer_4008_reconnects_and_resumes(browser: Any) -> None:
     async with running(app, max_outbound_buffer=64 * 1024) as server:
         page = await client_page(browser, server.port)
         session = await page.evaluate("connect({}, ['feed'])")
+        # The page stops reading while the server writes 20 MB: Chromium's flow control
+        # then leaves the data in the server's buffer, past max_outbound_buffer.
         code = await page.evaluate(
-            "client.call({type: 'flood', count: 400, size: 50000}).then("
-            "() => 'answered', (e) => e.code)"
+            """() => {
+              const reply = client.call({type: 'flood', count: 400, size: 50000}).then(
+                () => 'answered', (e) => e.code);
+              const until = Date.now() + 1500;
+              while (Date.now() < until) {}  // busy: nothing is read meanwhile
+              return reply;
+            }"""
         )
         assert code == 4008
         await until(page, "events.some((e) => e.event === 'open' && e.reconnects === 1)")

@@ -33,3 +33,4 @@ def test_demo_config_enables_join_leave_after_configured_namespaces() -> None:
 def test_demo_url() -> None:
     assert demo_url(Config(port=9000)) == "http://127.0.0.1:9000/demo"
     assert demo_url(Config(host="::1", path="/rt")) == "http://[::1]:8000/demo?ws=/rt"
+    assert demo_url(Config(port=0)) == "http://127.0.0.1:<port>/demo"
