@@ -391,6 +391,7 @@ export class Client extends Emitter {
     this._abortDial = null;
     this._lastRx = 0;
     this._pingId = null;
+    this._pingAt = 0;
   }
 
   get connected() {
@@ -617,14 +618,18 @@ export class Client extends Emitter {
     this._pingId = null;
     const beat = (welcome.heartbeat ?? 25) * 1000;
     const dead = beat + this.heartbeatMargin * 1000;
+    // Given up only when a ping of ours went unanswered too: timers of a hidden
+    // tab may fire minutes late, and late timers alone must not end a healthy link.
     link.watchdog = setInterval(
       () => {
         if (link !== this._link) return;
-        const idle = now() - this._lastRx;
-        if (idle > dead) {
+        const t = now();
+        const idle = t - this._lastRx;
+        if (this._pingId !== null && idle > dead && t - this._pingAt > dead - beat / 2) {
           this._abandon(link, `nothing received for ${(idle / 1000).toFixed(1)} s`);
         } else if (idle > beat / 2 && this._pingId === null) {
           this._pingId = this._nextId++;
+          this._pingAt = t;
           try {
             this._write(link, { type: "ping", id: this._pingId });
           } catch {

@@ -25,7 +25,8 @@ def _node(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[s
 
 
 def test_node_unit_tests_pass() -> None:
-    result = _node("--test", "tests/js/")
+    # A test that hangs fails after 20 s instead of holding the run.
+    result = _node("--test", "--test-timeout=20000", "tests/js/")
     summary = [line for line in result.stdout.splitlines() if line.startswith("# ")]
     assert result.returncode == 0, result.stdout + result.stderr
     assert any(line.startswith("# pass ") and line != "# pass 0" for line in summary), summary

@@ -1,6 +1,6 @@
 // The Client state machine against a scripted in-memory WebSocket (no network).
 import assert from "node:assert/strict";
-import { test } from "node:test";
+import { afterEach, test } from "node:test";
 
 import { Client, ConnectionClosed, RequestFailed, TimeoutError } from "../../fastcomm/web/fastcomm.js";
 
@@ -47,11 +47,18 @@ function fakeServer() {
   return { FakeWS, sockets };
 }
 
+const clients = [];
+afterEach(async () => {
+  // A failed assertion must not leave a client reconnecting forever.
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+});
+
 async function connected(options = {}) {
   const { FakeWS, sockets } = fakeServer();
   const client = new Client("ws://example.test/ws", {
     WebSocket: FakeWS, backoffInitial: 0.001, backoffMax: 0.002, ...options,
   });
+  clients.push(client);
   const states = [];
   client.on("state", (s) => states.push(s));
   const opened = client.open();
@@ -194,16 +201,37 @@ test("a restored subscription ahead of the client settles with ping, then histor
   await client.close();
 });
 
-test("the watchdog gives up a silent connection and pings an idle one", async () => {
+test("the watchdog pings an idle connection and gives up a silent one", async () => {
   const { client, sockets, states } = await connected({ heartbeatMargin: 0.05 });
-  sockets[0].drop(1006);
+  sockets[0].drop(1006); // the first welcome said heartbeat 25; reconnect with a short one
   while (sockets.length < 2) await tick(1);
   sockets[1].welcome({ heartbeat: 0.2 });
-  await tick(150);
-  assert.equal(sockets[1].last().type, "ping"); // idle for heartbeat/2
+  while (!sockets[1].sent.some((m) => m.type === "ping")) await tick(5); // idle: a ping
   sockets[1].push({ type: "pong", id: sockets[1].last().id });
-  while (sockets.length < 3) await tick(5); // then silence: reconnect
+  assert.equal(sockets.length, 2); // answered: still the same connection
+  while (sockets.length < 3) await tick(5); // then silence, and the next ping unanswered
+  const pings = sockets[1].sent.filter((m) => m.type === "ping");
+  assert.equal(pings.length, 2);
   const reconnecting = states.filter((s) => s.state === "reconnecting");
   assert.equal(reconnecting.length, 2);
+  assert.equal(reconnecting[1].code, 1006);
+  await client.close();
+});
+
+test("late timers alone do not end a link: a ping is sent first", async () => {
+  const { client, sockets } = await connected();
+  const realNow = Date.now;
+  try {
+    Date.now = () => realNow() + 60_000; // as if the tab slept for a minute
+    await tick(1100);
+    assert.equal(sockets.length, 1);
+    assert.equal(sockets[0].last().type, "ping");
+    sockets[0].push({ type: "pong", id: sockets[0].last().id });
+  } finally {
+    Date.now = realNow;
+  }
+  await tick(1100);
+  assert.equal(sockets.length, 1);
+  assert.equal(client.state, "open");
   await client.close();
 });
