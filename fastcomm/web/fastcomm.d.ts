@@ -45,7 +45,7 @@ export declare class Backoff {
 
 export declare function shouldReconnect(code: number): boolean;
 
-export declare class Emitter<Events extends Record<string, unknown>> {
+export declare class Emitter<Events extends object = Record<string, unknown>> {
   /** Add a listener; returns the function that removes it. */
   on<K extends keyof Events & string>(name: K, listener: (detail: Events[K]) => void): () => void;
   off<K extends keyof Events & string>(name: K, listener: (detail: Events[K]) => void): void;
