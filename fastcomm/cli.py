@@ -13,6 +13,7 @@ prints exactly one line, ``fastcomm: error: ...``, to stderr and exits 2.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import typing
 from typing import Any, NoReturn
@@ -20,10 +21,12 @@ from typing import Any, NoReturn
 import msgspec
 
 from fastcomm import __version__
+from fastcomm import auth as _auth
 from fastcomm.config import Config, build_config
 from fastcomm.errors import AppLoadError, ConfigError, StartupError
 from fastcomm.loader import load_app
 from fastcomm.logs import configure_logging
+from fastcomm.web.demo import demo_url
 
 __all__ = ["build_parser", "main"]
 
@@ -157,6 +160,9 @@ def _serve(args: argparse.Namespace) -> int:
     config = build_config(overrides, config_file=args.config)
     configure_logging(config.log_level, config.log_format)
     app = None if config.app is None else load_app(config.app)
+    app = _auth.configure(app, config)  # JWT when --jwt-secret is set
+    if config.demo:
+        logging.getLogger("fastcomm").info("demo chat page at %s", demo_url(config))
     # Looked up at call time, so tests can stand in a fake server module.
     from fastcomm.server import serve
 

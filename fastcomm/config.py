@@ -34,6 +34,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     path: str = "/ws"
     app: str | None = None  # "module:attr" or "path/to/file.py:attr"
     echo: bool = False  # serve an echo endpoint instead of the protocol
+    demo: bool = False  # serve the demo chat page at /demo
     transport: Literal["picows", "granian"] = "picows"  # what serves the sockets
     workers: int = 1  # processes; more than one needs a shared broker
     broker: Literal["memory"] = "memory"  # where channel state lives
@@ -61,6 +62,12 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     heartbeat_timeout: float = 10.0  # close 1001 if the pong takes longer
     drain_timeout: float = 10.0  # on SIGTERM, wait this long for handlers
     session_ttl: float = 300.0  # resumable record kept after a disconnect
+
+    # Auth (JWT on the connect hook when jwt_secret is set; see docs/AUTH.md)
+    jwt_secret: str | None = None
+    jwt_algorithms: tuple[str, ...] = ("HS256",)
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
 
     # Channels (defaults for channels that no namespace matches)
     history_size: int = 100

@@ -15,6 +15,7 @@ import msgspec
 from fastcomm.http.metrics import metrics_endpoint
 from fastcomm.http.types import Request, Response
 from fastcomm.node.status import status_snapshot
+from fastcomm.web.assets import asset, asset_paths
 
 if TYPE_CHECKING:
     from fastcomm.node.admission import Refuse
@@ -35,7 +36,8 @@ def refusal(refuse: Refuse) -> Response:
 class Endpoints:
     """Path -> endpoint of one node; GET (and HEAD) only, 404 for unknown paths.
 
-    Built with ``/healthz``, ``/readyz``, ``/status`` and ``/metrics``.
+    Built with ``/healthz``, ``/readyz``, ``/status``, ``/metrics``, the
+    JavaScript client (``/fastcomm.js``...) and, with ``demo``, ``/demo``.
     """
 
     def __init__(self, node: Node) -> None:
@@ -46,6 +48,15 @@ class Endpoints:
             "/status": self.status,
             "/metrics": metrics_endpoint(node),
         }
+        for path in asset_paths(demo=node.config.demo):
+            self.routes[path] = self._asset
+
+    def _asset(self, request: Request) -> Response:
+        found = asset(request.path, demo=True)  # the routes hold only the paths allowed
+        if found is None:
+            return Response(404, b"404 not found\n")
+        body, content_type = found
+        return Response(200, body, content_type)
 
     def __call__(self, request: Request) -> Response:
         endpoint = self.routes.get(request.path)

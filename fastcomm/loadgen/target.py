@@ -66,7 +66,9 @@ class ChildServer:
     file, never a pipe, so a chatty child cannot block on a full one.
     :meth:`start` raises :class:`ServerStartError` naming the exit status
     and the last line of output; :meth:`stop` sends SIGTERM and kills after
-    ``stop_timeout``. Use as a context manager, or :meth:`start`/:meth:`stop`.
+    ``stop_timeout``; :meth:`kill` sends SIGKILL. :meth:`start` may be called
+    again after a stop (same port); :meth:`output` is everything the child
+    printed. Use as a context manager, or :meth:`start`/:meth:`stop`.
     """
 
     def __init__(
@@ -92,7 +94,7 @@ class ChildServer:
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self.proc: subprocess.Popen[bytes] | None = None
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed with this object
 
     @property
     def url(self) -> str:
@@ -152,14 +154,22 @@ class ChildServer:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
-        self._log.close()
+
+    def kill(self) -> None:
+        """SIGKILL: the child gets no chance to drain (a crash)."""
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+    def output(self) -> str:
+        """Everything the child printed so far (stdout and stderr)."""
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")
 
     def last_line(self) -> str:
         """The last non-empty line of output (at most 300 characters)."""
-        if self._log.closed:
-            return ""
-        self._log.seek(0)
-        lines = [line for line in self._log.read().decode(errors="replace").splitlines() if line]
+        lines = [line for line in self.output().splitlines() if line]
         return lines[-1][:300] if lines else ""
 
     def __enter__(self) -> ChildServer:

@@ -35,6 +35,7 @@ from fastcomm.sessions.connection import Connection
 from fastcomm.sessions.registry import SessionRegistry
 from fastcomm.sessions.transport import Transport
 from fastcomm.stats import Stats
+from fastcomm.web.demo import demo_config
 
 if TYPE_CHECKING:
     from fastcomm.app import App
@@ -54,6 +55,8 @@ class Node:
     """
 
     def __init__(self, app: App, config: Config) -> None:
+        if config.demo:
+            config = demo_config(config)  # the demo's channels announce join and leave
         self.config = config
         self.app = app
         self.uid = secrets.token_hex(8)  # this node among others sharing a broker

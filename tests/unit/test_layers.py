@@ -22,12 +22,12 @@ ROOT = Path(fastcomm.__file__).parent
 
 LAYERS: list[set[str]] = [
     {"errors", "stats", "config", "logs", "version"},
-    {"protocol"},
+    {"protocol", "web"},
     {"sessions", "routing", "channels"},
     {"node"},
     {"http"},
     {"transports"},
-    {"app", "server", "loader", "auth", "web", "runners"},
+    {"app", "server", "loader", "auth", "runners"},
     {"client", "loadgen", "cli", "__main__", "__init__"},
 ]
 SERVER_LIBRARIES = {"picows", "granian", "uvicorn", "starlette", "fastapi", "uvloop"}

@@ -1,0 +1,36 @@
+"""fastcomm.web: the shipped files as HTTP bodies, and what --demo configures."""
+
+from __future__ import annotations
+
+from fastcomm.config import Config, Namespace
+from fastcomm.web import asset, asset_paths
+from fastcomm.web.demo import DEMO_NAMESPACE, demo_config, demo_url
+
+
+def test_library_is_always_served_and_the_demo_only_when_asked() -> None:
+    assert asset_paths() == ("/fastcomm.js", "/msgpack.js", "/fastcomm.d.ts")
+    assert asset_paths(demo=True)[-1] == "/demo"
+    body, kind = asset("/fastcomm.js") or (b"", "")
+    assert kind == "text/javascript; charset=utf-8"
+    assert b'from "./msgpack.js"' in body
+    assert (asset("/msgpack.js") or (b"", ""))[0].startswith(b"// A small, complete MessagePack")
+    assert b"export declare class Client" in (asset("/fastcomm.d.ts") or (b"", ""))[0]
+    assert asset("/demo") is None
+    page, kind = asset("/demo", demo=True) or (b"", "")
+    assert kind == "text/html; charset=utf-8" and b"<!doctype html>" in page
+    assert asset("/nope", demo=True) is None
+    assert asset("/fastcomm.js")[0] is asset("/fastcomm.js")[0]  # type: ignore[index]  # cached
+
+
+def test_demo_config_enables_join_leave_after_configured_namespaces() -> None:
+    assert demo_config(Config()) == Config()
+    mine = Namespace(pattern="demo:quiet", join_leave=False)
+    config = demo_config(Config(demo=True, namespaces=(mine,)))
+    assert config.namespaces == (mine, DEMO_NAMESPACE)
+    assert DEMO_NAMESPACE.join_leave is True
+
+
+def test_demo_url() -> None:
+    assert demo_url(Config(port=9000)) == "http://127.0.0.1:9000/demo"
+    assert demo_url(Config(host="::1", path="/rt")) == "http://[::1]:8000/demo?ws=/rt"
+    assert demo_url(Config(port=0)) == "http://127.0.0.1:<port>/demo"
