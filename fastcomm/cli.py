@@ -132,6 +132,9 @@ def _add_setting(group: argparse._ArgumentGroup, field: msgspec.structs.FieldInf
     """Add the flag for one Config field, shaped by the field's type."""
     flag = "--" + field.name.replace("_", "-")
     kind: Any = field.type
+    options = [arg for arg in typing.get_args(kind) if arg is not type(None)]
+    if type(None) in typing.get_args(kind) and len(options) == 1:
+        kind = options[0]  # "N | None": None is the unset default, the flag takes an N
     common: dict[str, Any] = {"dest": field.name, "default": None}
     if kind is bool:
         group.add_argument(

@@ -53,7 +53,13 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     rate_limit: float = 200.0  # messages per second per connection, sustained
     rate_burst: int = 400  # messages a connection may send at once
     rate_limit_close_after: int = 50  # consecutive rate_limited errors before 4029
+    # WebSocket frames (fragments and pings too) per second and at once; 4029 beyond.
+    # None: 4x the message rate and burst, plus 100 (room for pings and fragments).
+    frame_rate_limit: float | None = None
+    frame_burst: int | None = None
     max_subscriptions: int = 256  # channels per connection (limit_exceeded above)
+    max_channels: int = 100_000  # channels with subscribers on this node (limit_exceeded)
+    max_resumable_sessions: int = 10_000  # detached sessions kept; the oldest go first
     max_channel_length: int = 255
 
     # Timeouts
@@ -103,6 +109,7 @@ _POSITIVE = (
     "rate_burst",
     "rate_limit_close_after",
     "max_subscriptions",
+    "max_channels",
     "max_channel_length",
     "handshake_timeout",
     "heartbeat",
@@ -110,7 +117,13 @@ _POSITIVE = (
     "read_buffer_size",
     "api_max_body",
 )
-_NON_NEGATIVE = ("drain_timeout", "session_ttl", "history_size", "history_ttl")
+_NON_NEGATIVE = (
+    "max_resumable_sessions",
+    "drain_timeout",
+    "session_ttl",
+    "history_size",
+    "history_ttl",
+)
 _FIELDS = {f.name: f for f in msgspec.structs.fields(Config)}
 
 
@@ -132,6 +145,10 @@ def _check(config: Config) -> Config:
         raise ConfigError("api_key must not be empty")
     if not config.path.startswith("/"):
         raise ConfigError(f"path must start with '/', got {config.path!r}")
+    for name in ("frame_rate_limit", "frame_burst"):
+        value = getattr(config, name)
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"{name} must be a finite number greater than 0, got {value!r}")
     if config.workers < 1:
         raise ConfigError(f"workers must be 1 or more, got {config.workers}")
     if config.workers > 1 and config.broker == "memory":

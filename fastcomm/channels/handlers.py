@@ -80,6 +80,7 @@ class Channels:
         self.fail = node.router.fail
         self.hub = Hub(broker, self.spawn)
         self.max_subscriptions = config.max_subscriptions
+        self.max_channels = config.max_channels
         self.max_channel_length = config.max_channel_length
         self.joining: dict[tuple[Connection, str], Joiner] = {}
 
@@ -119,6 +120,10 @@ class Channels:
             limit = self.max_subscriptions
             conn.send_error(rid, ErrorCode.LIMIT_EXCEEDED, "too many subscriptions", {"max": limit})
             return
+        if channel not in self.hub.channels and self._channel_count() >= self.max_channels:
+            limit = self.max_channels
+            conn.send_error(rid, ErrorCode.LIMIT_EXCEEDED, "too many channels", {"max": limit})
+            return
         recover = msg.recover
         if recover is not None and recover.offset < 0:
             error = "offset must be 0 or more"
@@ -131,6 +136,11 @@ class Channels:
         positions[channel] = ("", 0)  # reserved: limits and duplicates hold while it sets up
         self.joining[(conn, channel)] = entry
         self.spawn(recovery.join(self, conn, channel, entry, recover, pending, msg))
+
+    def _channel_count(self) -> int:
+        """Channels held on this node, counting those still being set up."""
+        hub = self.hub.channels
+        return len(hub) + len({ch for _, ch in self.joining if ch not in hub})
 
     def _check(
         self, msg: Message, conn: Connection, hook: Callable[..., Any] | None, *args: Any

@@ -26,17 +26,41 @@ __all__ = ["MemoryBroker"]
 log = logging.getLogger("fastcomm.channels")
 
 
+_NO_PUBS: deque[Publication] = deque()  # shared, never written: a stream with no history
+_NO_EXPIRES: deque[float] = deque()
+
+
 class _Stream:
-    """One channel's numbering and history (``pubs`` and their ``expires``, in step)."""
+    """One channel's numbering and history (``pubs`` and their ``expires``, in step).
+
+    A stream only read so far (subscribed, never published) holds just its
+    epoch and offset 0: the history buffers are made on the first publication
+    that keeps history, so subscriptions to silent channels cost a few hundred
+    bytes, not a history each.
+    """
 
     __slots__ = ("epoch", "expires", "offset", "pubs", "touched")
 
     def __init__(self, epoch: str, now: float) -> None:
         self.epoch = epoch
         self.offset = 0
-        self.pubs: deque[Publication] = deque()
-        self.expires: deque[float] = deque()
+        self.pubs: deque[Publication] = _NO_PUBS
+        self.expires: deque[float] = _NO_EXPIRES
         self.touched = now
+
+    def keep(self, pub: Publication, until: float, size: int) -> None:
+        """Store ``pub`` until ``until``, keeping at most ``size`` publications."""
+        if self.pubs is _NO_PUBS:
+            self.pubs, self.expires = deque(), deque()
+        pubs, expires = self.pubs, self.expires
+        pubs.append(pub)
+        expires.append(until)
+        while len(pubs) > size:
+            pubs.popleft()
+            expires.popleft()
+
+    def forget(self) -> None:
+        self.pubs, self.expires = _NO_PUBS, _NO_EXPIRES
 
     def trim(self, now: float) -> None:
         expires, pubs = self.expires, self.pubs
@@ -92,17 +116,11 @@ class MemoryBroker:
         stream = self._stream(channel, now)
         stream.offset += 1
         pub = Publication(channel, stream.offset, stream.epoch, data)
-        pubs = stream.pubs
         if history_size > 0 and history_ttl > 0:
-            pubs.append(pub)
-            stream.expires.append(now + history_ttl)
-            while len(pubs) > history_size:
-                pubs.popleft()
-                stream.expires.popleft()
+            stream.keep(pub, now + history_ttl, history_size)
             stream.trim(now)
-        elif pubs:
-            pubs.clear()
-            stream.expires.clear()
+        elif stream.pubs:
+            stream.forget()
         self._deliver(channel, pub)
         return StreamPosition(stream.epoch, stream.offset)
 

@@ -62,7 +62,9 @@ class Node:
         self.uid = secrets.token_hex(8)  # this node among others sharing a broker
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.stats = Stats()
-        self.sessions = SessionRegistry(config.session_ttl)
+        self.sessions = SessionRegistry(
+            config.session_ttl, max_detached=config.max_resumable_sessions
+        )
         self.router = Router()
         self.on_attach: list[Callable[[Connection, bool], None]] = []
         self.on_detach: list[Callable[[Connection], None]] = []
@@ -83,6 +85,10 @@ class Node:
         self._sweeper: asyncio.Task[None] | None = None
         self._max_outbound = config.max_outbound_buffer
         self._burst = float(config.rate_burst)
+        # Echo mode serves conformance suites: no budget on frames.
+        frame_burst = config.frame_burst or 4 * config.rate_burst + 100
+        self._frame_burst = float("inf") if config.echo else float(frame_burst)
+        self._frame_rate = config.frame_rate_limit or 4 * config.rate_limit + 100
         app.node = self
 
     def routed_counts(self) -> dict[str, int]:
@@ -104,6 +110,7 @@ class Node:
             stats=self.stats,
             max_outbound=self._max_outbound,
             rate_burst=self._burst,
+            frame_burst=self._frame_burst,
         )
         session.conn = conn
         self.connections.add(conn)
@@ -224,6 +231,7 @@ class Node:
         config = self.config
         period = min(1.0, config.heartbeat / 4, config.heartbeat_timeout / 4)
         refill, burst = config.rate_limit * period, float(config.rate_burst)
+        frame_refill, frame_burst = self._frame_rate * period, self._frame_burst
         while True:
             await asyncio.sleep(period)
             now = time.monotonic()
@@ -232,6 +240,8 @@ class Node:
                     continue
                 if conn.rate_tokens < burst:
                     conn.rate_tokens = min(burst, conn.rate_tokens + refill)
+                if conn.frame_tokens < frame_burst:
+                    conn.frame_tokens = min(frame_burst, conn.frame_tokens + frame_refill)
                 if conn.seen:
                     conn.seen, conn.idle, conn.ping_sent = False, 0.0, 0.0
                     continue

@@ -20,13 +20,21 @@ import codecs
 
 from fastcomm.errors import CloseCode, ProtocolViolation
 
-__all__ = ["MAX_CLOSE_REASON", "FrameAssembler", "close_reason", "close_reply", "is_valid_utf8"]
+__all__ = [
+    "MAX_CLOSE_REASON",
+    "MIN_FRAGMENT",
+    "FrameAssembler",
+    "close_reason",
+    "close_reply",
+    "is_valid_utf8",
+]
 
 _CONTINUATION = 0x0
 _TEXT = 0x1
 _BINARY = 0x2
 _CLOSE = 0x8
 _PONG = 0xA
+MIN_FRAGMENT = 64  # average bytes per fragment below which a message has too many
 _CODE_SIZE = 2  # bytes of the status code at the start of a CLOSE payload
 _REGISTERED_CODES_START = 3000  # 3000-3999 registered with IANA, 4000-4999 private use
 _CODES_END = 5000
@@ -107,6 +115,12 @@ class FrameAssembler:
       message is open; a reserved opcode (3-7, 11-15).
     * 1009: the whole message is larger than ``max_message_size``; checked as
       each fragment arrives, before it is buffered.
+    * 1008: a message split into more than ``max_fragments`` frames (by
+      default one per 64 bytes of ``max_message_size``, at least 16): a flood
+      of tiny or empty fragments is refused, not buffered.
+
+    Fragments are appended to one ``bytearray``: memory held is the payload
+    received so far, whatever the number of fragments.
     * 1007: a TEXT message is not valid UTF-8; checked fragment by fragment, so
       an invalid sequence fails at the fragment holding it and a sequence cut
       short by the end of the message fails at the final fragment.
@@ -115,16 +129,20 @@ class FrameAssembler:
     connection is normally closed).
     """
 
-    __slots__ = ("_decoder", "_max_size", "_opcode", "_parts", "_size")
+    __slots__ = ("_buffer", "_decoder", "_fragments", "_max_fragments", "_max_size", "_opcode")
 
-    def __init__(self, max_message_size: int) -> None:
-        """Accept whole messages of up to ``max_message_size`` bytes (>= 0)."""
+    def __init__(self, max_message_size: int, max_fragments: int | None = None) -> None:
+        """Accept whole messages of up to ``max_message_size`` bytes (>= 0), in at most
+        ``max_fragments`` frames (default: ``max(16, max_message_size // 64)``)."""
         if max_message_size < 0:
             raise ValueError("max_message_size must be >= 0")
         self._max_size = max_message_size
+        self._max_fragments = (
+            max(16, max_message_size // MIN_FRAGMENT) if max_fragments is None else max_fragments
+        )
         self._opcode = 0  # opcode of the open fragmented message; 0 when none
-        self._parts: list[bytes] = []
-        self._size = 0
+        self._buffer = bytearray()
+        self._fragments = 0
         self._decoder: codecs.IncrementalDecoder | None = None
 
     @property
@@ -140,8 +158,8 @@ class FrameAssembler:
     def reset(self) -> None:
         """Drop any partly assembled message."""
         self._opcode = 0
-        self._parts = []
-        self._size = 0
+        self._buffer = bytearray()
+        self._fragments = 0
         self._decoder = None
 
     def _fail(self, code: int, reason: str) -> ProtocolViolation:
@@ -198,17 +216,19 @@ class FrameAssembler:
                     ) from None
             self._decoder = decoder
         self._opcode = opcode
-        self._parts = [payload]
-        self._size = len(payload)
+        self._buffer = bytearray(payload)
+        self._fragments = 1
 
     def _continue(self, fin: bool, payload: bytes) -> tuple[int, bytes] | None:
         """Add a CONTINUATION fragment; return the message on the final one."""
         opcode = self._opcode
         if not opcode:
             raise self._fail(CloseCode.PROTOCOL_ERROR, "continuation frame without a message")
-        size = self._size + len(payload)
-        if size > self._max_size:
+        if len(self._buffer) + len(payload) > self._max_size:
             raise self._fail(CloseCode.MESSAGE_TOO_BIG, "message too big")
+        self._fragments += 1
+        if self._fragments > self._max_fragments:
+            raise self._fail(CloseCode.POLICY_VIOLATION, "too many fragments")
         decoder = self._decoder
         # An ASCII fragment cannot break anything unless a multi-byte sequence
         # is pending from the previous fragment.
@@ -219,12 +239,9 @@ class FrameAssembler:
                 raise self._fail(
                     CloseCode.INVALID_TEXT, "TEXT message is not valid UTF-8"
                 ) from None
+        self._buffer += payload
         if not fin:
-            self._parts.append(payload)
-            self._size = size
             return None
-        parts = self._parts
-        parts.append(payload)
-        message = b"".join(parts)
+        message = bytes(self._buffer)
         self.reset()
         return opcode, message

@@ -37,7 +37,8 @@ class Connection:
     the close handshake. Both are safe to call on a closed connection.
 
     ``seen``/``idle``/``ping_sent`` are the heartbeat state the node's sweep
-    keeps; ``rate_tokens``/``rate_strikes`` the rate limit's.
+    keeps; ``rate_tokens``/``rate_strikes`` the message rate limit's,
+    ``frame_tokens`` the frame budget's (transports that see frames spend it).
     """
 
     __slots__ = (
@@ -48,6 +49,7 @@ class Connection:
         "_write",
         "closed",
         "codec",
+        "frame_tokens",
         "idle",
         "paused",
         "ping_sent",
@@ -69,6 +71,7 @@ class Connection:
         stats: Stats,
         max_outbound: int,
         rate_burst: float,
+        frame_burst: float = float("inf"),
     ) -> None:
         self.transport = transport
         self.codec = codec
@@ -81,6 +84,7 @@ class Connection:
         self.closed = False
         self.paused = False
         self.rate_tokens = rate_burst
+        self.frame_tokens = frame_burst
         self.rate_strikes = 0
         self.seen = True
         self.idle = 0.0
@@ -129,6 +133,20 @@ class Connection:
             return False
         self._write(data)
         self._stats.messages_out += 1
+        return True
+
+    def reserve(self, size: int) -> bool:
+        """May ``size`` more bytes be queued? If not, close as a slow consumer (4008).
+
+        For frames a transport sends on its own (PONG): every byte the server
+        queues counts against ``max_outbound_buffer``.
+        """
+        if self.closed:
+            return False
+        if self.paused and self.transport.buffered() + size > self._high_water:
+            self._stats.slow_consumers += 1
+            self.close(CloseCode.SLOW_CONSUMER, "slow consumer")
+            return False
         return True
 
     def send_error(self, rid: int | None, code: str, message: str, details: Any = None) -> None:

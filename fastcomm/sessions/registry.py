@@ -15,14 +15,17 @@ __all__ = ["SessionRegistry"]
 class SessionRegistry:
     """Live sessions by id and by user, plus detached sessions kept for ``ttl``.
 
-    Contract: :meth:`attach` returns a live session (resumed or new);
-    :meth:`detach` removes it from the live indexes at once and keeps a
-    resumable record only if ``ttl > 0``; :meth:`expire` drops records whose
+    Contract: :meth:`attach` returns a live session (resumed or new); a
+    resumed session gets a new resume token (the one it was resumed with stops
+    working). :meth:`detach` removes it from the live indexes at once and
+    keeps a resumable record only if ``ttl > 0``, at most ``max_detached`` of
+    them (the oldest is dropped first); :meth:`expire` drops records whose
     time is up. A user may hold many live sessions.
     """
 
-    def __init__(self, ttl: float, clock: Any = time.monotonic) -> None:
+    def __init__(self, ttl: float, clock: Any = time.monotonic, max_detached: int = 10_000) -> None:
         self.ttl = ttl
+        self.max_detached = max_detached
         self._clock = clock
         self.live: dict[str, Session] = {}
         self.by_user: dict[str, set[Session]] = {}
@@ -45,6 +48,7 @@ class SessionRegistry:
                 if candidate.expires > self._clock():
                     session = self._detached.pop(resume_token)
                     session.meta = meta
+                    session.resume_token = secrets.token_urlsafe(24)  # one use per token
                 else:
                     del self._detached[resume_token]
         resumed = session is not None
@@ -66,9 +70,12 @@ class SessionRegistry:
                 peers.discard(session)
                 if not peers:
                     del self.by_user[session.user]
-        if self.ttl > 0:
+        if self.ttl > 0 and self.max_detached > 0:
+            detached = self._detached
+            while len(detached) >= self.max_detached:
+                del detached[next(iter(detached))]  # the oldest record goes first
             session.expires = self._clock() + self.ttl
-            self._detached[session.resume_token] = session
+            detached[session.resume_token] = session
 
     def revoke(self, session: Session) -> None:
         """Forget a session entirely: it can no longer be resumed."""

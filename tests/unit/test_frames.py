@@ -42,14 +42,14 @@ def assert_violation(exc: pytest.ExceptionInfo[ProtocolViolation], code: int) ->
 @pytest.mark.parametrize("opcode", [TEXT, BINARY])
 @pytest.mark.parametrize("parts", [1, 2, 3, 7, len(MULTIBYTE)])
 def test_message_in_n_fragments(opcode: int, parts: int) -> None:
-    asm = FrameAssembler(LIMIT)
+    asm = FrameAssembler(LIMIT, max_fragments=2 * LIMIT)
     assert feed_all(asm, opcode, split(MULTIBYTE, parts)) == (opcode, MULTIBYTE)
     assert not asm.in_progress
 
 
 @pytest.mark.parametrize("opcode", [TEXT, BINARY])
 def test_single_frame_is_returned_as_is(opcode: int) -> None:
-    asm = FrameAssembler(LIMIT)
+    asm = FrameAssembler(LIMIT, max_fragments=2 * LIMIT)
     payload = b"hello"
     result = asm.feed(opcode, True, False, payload)
     assert result == (opcode, payload)
@@ -59,13 +59,13 @@ def test_single_frame_is_returned_as_is(opcode: int) -> None:
 
 @pytest.mark.parametrize("opcode", [TEXT, BINARY])
 def test_empty_messages(opcode: int) -> None:
-    asm = FrameAssembler(LIMIT)
+    asm = FrameAssembler(LIMIT, max_fragments=2 * LIMIT)
     assert asm.feed(opcode, True, False, b"") == (opcode, b"")
     assert feed_all(asm, opcode, [b"", b"", b""]) == (opcode, b"")
 
 
 def test_consecutive_messages_do_not_leak_into_each_other() -> None:
-    asm = FrameAssembler(LIMIT)
+    asm = FrameAssembler(LIMIT, max_fragments=2 * LIMIT)
     assert feed_all(asm, TEXT, [b"ab", b"cd"]) == (TEXT, b"abcd")
     assert feed_all(asm, BINARY, [b"\xff", b"\x00"]) == (BINARY, b"\xff\x00")
     assert asm.feed(TEXT, True, False, b"x") == (TEXT, b"x")
@@ -73,7 +73,7 @@ def test_consecutive_messages_do_not_leak_into_each_other() -> None:
 
 
 def test_in_progress_tracks_the_open_message() -> None:
-    asm = FrameAssembler(LIMIT)
+    asm = FrameAssembler(LIMIT, max_fragments=2 * LIMIT)
     assert not asm.in_progress
     assert asm.feed(BINARY, False, False, b"a") is None
     assert asm.in_progress
@@ -86,7 +86,7 @@ def test_in_progress_tracks_the_open_message() -> None:
 def test_control_frames_between_fragments_are_the_callers_business() -> None:
     # Control frames are never fed; the caller handles them and the message
     # carries on. Feeding one is a programming error, not a peer error.
-    asm = FrameAssembler(LIMIT)
+    asm = FrameAssembler(LIMIT, max_fragments=2 * LIMIT)
     asm.feed(TEXT, False, False, b"fragment ")
     for control in (8, 9, 10):
         with pytest.raises(ValueError, match="control opcode"):
@@ -107,7 +107,7 @@ def test_negative_limit_is_refused() -> None:
 @pytest.mark.parametrize("opcode", [CONT, TEXT, BINARY])
 @pytest.mark.parametrize("fin", [True, False])
 def test_rsv_bit_is_a_protocol_error(opcode: int, fin: bool) -> None:
-    asm = FrameAssembler(LIMIT)
+    asm = FrameAssembler(LIMIT, max_fragments=2 * LIMIT)
     if opcode == CONT:
         asm.feed(TEXT, False, False, b"start")
     with pytest.raises(ProtocolViolation) as exc:
@@ -118,14 +118,14 @@ def test_rsv_bit_is_a_protocol_error(opcode: int, fin: bool) -> None:
 
 @pytest.mark.parametrize("fin", [True, False])
 def test_continuation_without_start(fin: bool) -> None:
-    asm = FrameAssembler(LIMIT)
+    asm = FrameAssembler(LIMIT, max_fragments=2 * LIMIT)
     with pytest.raises(ProtocolViolation) as exc:
         asm.feed(CONT, fin, False, b"orphan")
     assert_violation(exc, CloseCode.PROTOCOL_ERROR)
 
 
 def test_continuation_after_a_completed_message() -> None:
-    asm = FrameAssembler(LIMIT)
+    asm = FrameAssembler(LIMIT, max_fragments=2 * LIMIT)
     assert feed_all(asm, TEXT, [b"a", b"b"]) == (TEXT, b"ab")
     with pytest.raises(ProtocolViolation) as exc:
         asm.feed(CONT, True, False, b"c")
@@ -136,7 +136,7 @@ def test_continuation_after_a_completed_message() -> None:
 @pytest.mark.parametrize("second", [TEXT, BINARY])
 @pytest.mark.parametrize("fin", [True, False])
 def test_new_message_inside_a_fragmented_one(first: int, second: int, fin: bool) -> None:
-    asm = FrameAssembler(LIMIT)
+    asm = FrameAssembler(LIMIT, max_fragments=2 * LIMIT)
     asm.feed(first, False, False, b"open")
     with pytest.raises(ProtocolViolation) as exc:
         asm.feed(second, fin, False, b"again")
@@ -147,7 +147,7 @@ def test_new_message_inside_a_fragmented_one(first: int, second: int, fin: bool)
 @pytest.mark.parametrize("opcode", [3, 4, 5, 6, 7, 11, 12, 13, 14, 15])
 @pytest.mark.parametrize("open_message", [False, True])
 def test_reserved_opcodes(opcode: int, open_message: bool) -> None:
-    asm = FrameAssembler(LIMIT)
+    asm = FrameAssembler(LIMIT, max_fragments=2 * LIMIT)
     if open_message:
         asm.feed(BINARY, False, False, b"open")
     with pytest.raises(ProtocolViolation) as exc:
@@ -157,7 +157,7 @@ def test_reserved_opcodes(opcode: int, open_message: bool) -> None:
 
 
 def test_assembler_is_reset_after_a_violation() -> None:
-    asm = FrameAssembler(LIMIT)
+    asm = FrameAssembler(LIMIT, max_fragments=2 * LIMIT)
     asm.feed(TEXT, False, False, b"\xce")  # a pending multi-byte sequence
     with pytest.raises(ProtocolViolation):
         asm.feed(BINARY, True, False, b"x")
@@ -174,7 +174,7 @@ def test_assembler_is_reset_after_a_violation() -> None:
 @pytest.mark.parametrize("opcode", [TEXT, BINARY])
 @pytest.mark.parametrize("parts", [1, 2, 5, LIMIT])
 def test_message_exactly_at_the_limit_passes(opcode: int, parts: int) -> None:
-    asm = FrameAssembler(LIMIT)
+    asm = FrameAssembler(LIMIT, max_fragments=2 * LIMIT)
     message = b"x" * LIMIT
     assert feed_all(asm, opcode, split(message, parts)) == (opcode, message)
 
@@ -182,7 +182,7 @@ def test_message_exactly_at_the_limit_passes(opcode: int, parts: int) -> None:
 @pytest.mark.parametrize("opcode", [TEXT, BINARY])
 @pytest.mark.parametrize("parts", [1, 2, 5, LIMIT + 1])
 def test_message_one_over_the_limit_fails(opcode: int, parts: int) -> None:
-    asm = FrameAssembler(LIMIT)
+    asm = FrameAssembler(LIMIT, max_fragments=2 * LIMIT)
     chunks = split(b"x" * (LIMIT + 1), parts)
     with pytest.raises(ProtocolViolation) as exc:
         feed_all(asm, opcode, chunks)
@@ -191,7 +191,7 @@ def test_message_one_over_the_limit_fails(opcode: int, parts: int) -> None:
 
 
 def test_size_limit_fails_before_the_final_fragment() -> None:
-    asm = FrameAssembler(LIMIT)
+    asm = FrameAssembler(LIMIT, max_fragments=2 * LIMIT)
     assert asm.feed(BINARY, False, False, b"x" * (LIMIT - 1)) is None
     assert asm.feed(CONT, False, False, b"y") is None  # exactly at the limit
     with pytest.raises(ProtocolViolation) as exc:
@@ -201,7 +201,7 @@ def test_size_limit_fails_before_the_final_fragment() -> None:
 
 
 def test_oversized_first_fragment_fails_immediately() -> None:
-    asm = FrameAssembler(LIMIT)
+    asm = FrameAssembler(LIMIT, max_fragments=2 * LIMIT)
     with pytest.raises(ProtocolViolation) as exc:
         asm.feed(TEXT, False, False, b"x" * (LIMIT + 1))
     assert_violation(exc, CloseCode.MESSAGE_TOO_BIG)
@@ -238,20 +238,20 @@ INVALID_UTF8 = [
 
 @pytest.mark.parametrize("cut", range(1, len(MULTIBYTE)))
 def test_multibyte_split_at_every_fragment_boundary(cut: int) -> None:
-    asm = FrameAssembler(LIMIT)
+    asm = FrameAssembler(LIMIT, max_fragments=2 * LIMIT)
     chunks = [MULTIBYTE[:cut], MULTIBYTE[cut:]]
     assert feed_all(asm, TEXT, chunks) == (TEXT, MULTIBYTE)
 
 
 def test_multibyte_sequence_spread_over_several_fragments() -> None:
-    asm = FrameAssembler(LIMIT)
+    asm = FrameAssembler(LIMIT, max_fragments=2 * LIMIT)
     clef = "𝄞".encode()  # 4 bytes, one per fragment, then ASCII
     assert feed_all(asm, TEXT, [bytes([b]) for b in clef] + [b"!"]) == (TEXT, clef + b"!")
 
 
 @pytest.mark.parametrize("bad", INVALID_UTF8)
 def test_invalid_single_frame_text(bad: bytes) -> None:
-    asm = FrameAssembler(LIMIT)
+    asm = FrameAssembler(LIMIT, max_fragments=2 * LIMIT)
     with pytest.raises(ProtocolViolation) as exc:
         asm.feed(TEXT, True, False, b"ok " + bad)
     assert_violation(exc, CloseCode.INVALID_TEXT)
@@ -259,7 +259,7 @@ def test_invalid_single_frame_text(bad: bytes) -> None:
 
 @pytest.mark.parametrize("bad", INVALID_UTF8)
 def test_invalid_utf8_fails_at_the_fragment_holding_it(bad: bytes) -> None:
-    asm = FrameAssembler(LIMIT)
+    asm = FrameAssembler(LIMIT, max_fragments=2 * LIMIT)
     assert asm.feed(TEXT, False, False, "κόσμε".encode()) is None
     with pytest.raises(ProtocolViolation) as exc:
         asm.feed(CONT, False, False, bad + b"tail")  # not fin: fails right here
@@ -269,7 +269,7 @@ def test_invalid_utf8_fails_at_the_fragment_holding_it(bad: bytes) -> None:
 
 @pytest.mark.parametrize("bad", INVALID_UTF8)
 def test_invalid_utf8_in_the_first_fragment(bad: bytes) -> None:
-    asm = FrameAssembler(LIMIT)
+    asm = FrameAssembler(LIMIT, max_fragments=2 * LIMIT)
     with pytest.raises(ProtocolViolation) as exc:
         asm.feed(TEXT, False, False, bad + b"tail")
     assert_violation(exc, CloseCode.INVALID_TEXT)
@@ -277,7 +277,7 @@ def test_invalid_utf8_in_the_first_fragment(bad: bytes) -> None:
 
 
 def test_invalid_continuation_after_a_pending_sequence_in_an_ascii_fragment() -> None:
-    asm = FrameAssembler(LIMIT)
+    asm = FrameAssembler(LIMIT, max_fragments=2 * LIMIT)
     assert asm.feed(TEXT, False, False, b"ok \xe2\x82") is None  # first 2 bytes of "€"
     with pytest.raises(ProtocolViolation) as exc:
         asm.feed(CONT, False, False, b"abc")
@@ -289,7 +289,7 @@ TRUNCATED = [b"\xce", b"\xe2\x82", b"\xf0\x9d\x84"]  # 2-, 3- and 4-byte sequenc
 
 @pytest.mark.parametrize("truncated", TRUNCATED)
 def test_truncated_sequence_pending_from_earlier_fragment_fails_at_fin(truncated: bytes) -> None:
-    asm = FrameAssembler(LIMIT)
+    asm = FrameAssembler(LIMIT, max_fragments=2 * LIMIT)
     assert asm.feed(TEXT, False, False, b"abc" + truncated) is None
     assert asm.feed(CONT, False, False, b"") is None  # still merely incomplete
     with pytest.raises(ProtocolViolation) as exc:
@@ -300,7 +300,7 @@ def test_truncated_sequence_pending_from_earlier_fragment_fails_at_fin(truncated
 
 @pytest.mark.parametrize("truncated", TRUNCATED)
 def test_truncated_sequence_in_the_final_fragment(truncated: bytes) -> None:
-    asm = FrameAssembler(LIMIT)
+    asm = FrameAssembler(LIMIT, max_fragments=2 * LIMIT)
     assert asm.feed(TEXT, False, False, b"abc") is None
     with pytest.raises(ProtocolViolation) as exc:
         asm.feed(CONT, True, False, b"d" + truncated)
@@ -310,14 +310,14 @@ def test_truncated_sequence_in_the_final_fragment(truncated: bytes) -> None:
 @pytest.mark.parametrize("truncated", TRUNCATED)
 def test_truncated_single_frame_text(truncated: bytes) -> None:
     with pytest.raises(ProtocolViolation) as exc:
-        FrameAssembler(LIMIT).feed(TEXT, True, False, b"abc" + truncated)
+        FrameAssembler(LIMIT, max_fragments=2 * LIMIT).feed(TEXT, True, False, b"abc" + truncated)
     assert_violation(exc, CloseCode.INVALID_TEXT)
 
 
 @pytest.mark.parametrize("bad", INVALID_UTF8)
 @pytest.mark.parametrize("parts", [1, 2, 3])
 def test_binary_is_not_checked(bad: bytes, parts: int) -> None:
-    asm = FrameAssembler(LIMIT)
+    asm = FrameAssembler(LIMIT, max_fragments=2 * LIMIT)
     payload = b"ok " + bad + b"\xce"
     assert feed_all(asm, BINARY, split(payload, parts)) == (BINARY, payload)
 
@@ -375,3 +375,25 @@ def test_close_reply_to_invalid_codes(code: int) -> None:
 @pytest.mark.parametrize("code", [1000, 4000])
 def test_close_reply_to_invalid_utf8_reason(code: int, bad: bytes) -> None:
     assert close_reply(close_payload(code, b"why " + bad))[0] == CloseCode.PROTOCOL_ERROR
+
+
+def test_fragment_floods_are_refused_and_hold_no_memory() -> None:
+    asm = FrameAssembler(1 << 20)  # the default cap: one fragment per 64 bytes allowed
+    assert asm.feed(TEXT, False, False, b"x") is None
+    with pytest.raises(ProtocolViolation) as exc:
+        for _ in range((1 << 20) // 64 + 1):
+            asm.feed(CONT, False, False, b"")  # empty CONTINUATION frames
+    assert_violation(exc, CloseCode.POLICY_VIOLATION)
+    assert not asm.in_progress
+
+
+def test_default_fragment_cap_admits_64_byte_fragments_at_the_size_limit() -> None:
+    limit = 64 * 100
+    asm = FrameAssembler(limit)
+    chunks = split(b"y" * limit, 100)
+    assert feed_all(asm, BINARY, chunks) == (BINARY, b"y" * limit)
+
+
+def test_small_limits_still_allow_sixteen_fragments() -> None:
+    asm = FrameAssembler(10)
+    assert feed_all(asm, TEXT, [b""] * 15 + [b"hi"]) == (TEXT, b"hi")

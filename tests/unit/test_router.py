@@ -11,7 +11,7 @@ import fastcomm
 from fastcomm.node.node import Node
 from fastcomm.protocol.messages import Ping
 from fastcomm.routing.router import Router
-from fastcomm.transports.memory import MemoryTransport
+from fastcomm.transports.memory import MemoryTransport, connect
 from tests.unit.memory import make_node, open_conn
 
 
@@ -107,3 +107,15 @@ def test_duplicate_route_refused() -> None:
     router = Router()
     with pytest.raises(ValueError):
         router.add(Ping, lambda m, c: None)
+
+
+async def test_reserve_closes_a_paused_connection_over_its_outbound_limit() -> None:
+    """Frames a transport sends by itself (PONG) count against max_outbound_buffer."""
+    node = make_node(fastcomm.App(), max_outbound_buffer=1000)
+    conn, transport = connect(node)
+    assert conn.reserve(10_000)  # not paused: the socket takes it
+    conn.paused, transport.pending = True, 990
+    assert conn.reserve(10)
+    assert not conn.reserve(11)
+    assert transport.closed_with == (4008, b"slow consumer")
+    assert node.stats.slow_consumers == 1

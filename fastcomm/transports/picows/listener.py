@@ -86,6 +86,11 @@ class ServerListener(WSListener):
         if conn is None:
             return
         conn.seen = True
+        conn.frame_tokens -= 1.0  # every frame counts: fragments and control frames too
+        if conn.frame_tokens < 0.0:
+            if not conn.closed:
+                conn.fail(CloseCode.RATE_LIMITED, "frame rate exceeded")
+            return
         msg_type = frame.msg_type
         if not (msg_type is _TEXT or msg_type is _BINARY or msg_type is _CONTINUATION):
             self._on_control(transport, conn, frame, msg_type)
@@ -124,8 +129,11 @@ class ServerListener(WSListener):
                 conn.close(code, reason.decode("utf-8", "replace"))
             transport.disconnect()
         elif msg_type is _PING and not conn.closed:
-            # Auto-pong is off so that no PONG follows our CLOSE.
-            transport.send_pong(frame.get_payload_as_bytes())
+            # Auto-pong is off so that no PONG follows our CLOSE; a PONG is server
+            # output like any other, bounded by max_outbound_buffer.
+            payload = frame.get_payload_as_bytes()
+            if conn.reserve(len(payload) + 2):
+                transport.send_pong(payload)
 
     # -- Transport ------------------------------------------------------------------
     def writer(self, binary: bool) -> Write:
