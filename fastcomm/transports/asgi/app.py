@@ -19,6 +19,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from fastcomm.config import Config
+from fastcomm.http.api import HttpApi
 from fastcomm.http.endpoints import Endpoints
 from fastcomm.node.node import Node
 from fastcomm.transports.asgi.handshake import serve_websocket
@@ -46,6 +47,14 @@ class AsgiApp:
         self.config = config
         self.node = Node(app, config)
         self.endpoints = Endpoints(self.node)
+        self.api: HttpApi | None = None
+        if config.api_key is not None:  # the HTTP server API, under /api on this port
+            self.api = HttpApi(
+                self.node.api,
+                api_key=config.api_key,
+                max_body=config.api_max_body,
+                max_channel_length=config.max_channel_length,
+            )
         self.lifecycle = Lifecycle(self.node)
 
     async def startup(self) -> None:
@@ -66,4 +75,4 @@ class AsgiApp:
         if kind == "websocket":
             await serve_websocket(self.node, path, scope, receive, send)
         elif kind == "http":
-            await serve_http(self.endpoints, path, scope, receive, send)
+            await serve_http(self.endpoints, path, scope, receive, send, self.api)

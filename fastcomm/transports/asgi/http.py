@@ -1,7 +1,9 @@
 """Plain HTTP on ASGI: the node's endpoints (``/healthz``, ``/status``...) below the mount.
 
 The request body is read up to :data:`MAX_BODY` bytes (413 above it), then
-the request goes to :class:`~fastcomm.http.endpoints.Endpoints` as data. A
+the request goes to :class:`~fastcomm.http.endpoints.Endpoints` as data;
+with an API key configured, ``/api/...`` goes to the HTTP server API
+(:class:`~fastcomm.http.api.HttpApi`, its own body limit). A
 plain GET on the WebSocket path is a 426, as on the picows transport, and
 another method there a 405.
 """
@@ -15,6 +17,7 @@ from fastcomm.transports.asgi.handshake import scope_headers
 from fastcomm.transports.asgi.types import Receive, Scope, Send
 
 if TYPE_CHECKING:
+    from fastcomm.http.api import HttpApi
     from fastcomm.http.endpoints import Endpoints
 
 __all__ = ["MAX_BODY", "read_body", "serve_http"]
@@ -48,20 +51,31 @@ async def read_body(receive: Receive, limit: int = MAX_BODY) -> bytes | None:
 
 
 async def serve_http(
-    endpoints: Endpoints, path: str, scope: Scope, receive: Receive, send: Send
+    endpoints: Endpoints,
+    path: str,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    api: HttpApi | None = None,
 ) -> None:
-    """Answer one ``http`` scope from ``endpoints``."""
+    """Answer one ``http`` scope from ``endpoints``, or from ``api`` below ``/api/``."""
+    to_api = api is not None and path.startswith("/api/")
     try:
-        body = await read_body(receive)
+        body = await read_body(receive, api.max_body if api is not None and to_api else MAX_BODY)
     except EOFError:
         return
     method = str(scope.get("method") or "GET")
-    if body is None:
+    query = bytes(scope.get("query_string") or b"").decode("latin-1")
+    if api is not None and to_api:
+        if body is None:
+            response = api.too_large
+        else:
+            response = await api.handle(Request(method, path, query, scope_headers(scope), body))
+    elif body is None:
         response = _TOO_LARGE
     elif path in endpoints.node.admission.ws_paths:
         response = _UPGRADE if method in ("GET", "HEAD") else _NOT_ALLOWED
     else:
-        query = bytes(scope.get("query_string") or b"").decode("latin-1")
         response = endpoints(Request(method, path, query, scope_headers(scope), body))
     headers = [
         (b"content-type", response.content_type.encode("latin-1")),
