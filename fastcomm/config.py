@@ -39,6 +39,10 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     workers: int = 1  # processes; more than one needs a shared broker
     broker: Literal["memory"] = "memory"  # where channel state lives
 
+    # TLS (wss:// and https:// for the HTTP API; both files or neither)
+    ssl_certfile: str | None = None  # PEM certificate chain
+    ssl_keyfile: str | None = None  # PEM private key of that certificate
+
     # HTTP server API (off unless api_key is set)
     api_key: str | None = None  # X-API-Key / "Authorization: apikey KEY"; never logged
     api_port: int | None = None  # picows transport: the API's own port (granian/ASGI: /api)
@@ -157,6 +161,8 @@ def _check(config: Config) -> Config:
             "in-memory broker is per process and a shared (Redis) broker is not available "
             "yet: use workers = 1"
         )
+    if (config.ssl_certfile is None) != (config.ssl_keyfile is None):
+        raise ConfigError("ssl_certfile and ssl_keyfile must be given together (TLS needs both)")
     if config.app is not None and ":" not in config.app:
         raise ConfigError(f"app must be 'module:attr' or 'file.py:attr', got {config.app!r}")
     return config
