@@ -107,7 +107,9 @@ async def test_http_api_is_served_over_https(cert: tuple[str, str]) -> None:
 
 
 def test_one_file_without_the_other_is_a_config_error(cert: tuple[str, str]) -> None:
-    with pytest.raises(ConfigError, match="ssl_certfile and ssl_keyfile must be given together"):
+    with pytest.raises(
+        ConfigError, match="ssl_certfile is set but ssl_keyfile is not: TLS needs both"
+    ):
         fastcomm.Server(ssl_certfile=cert[0])
 
 
@@ -126,7 +128,7 @@ def test_key_that_is_not_a_key_names_the_files(tmp_path: Path, cert: tuple[str, 
 
 def test_cli_certfile_without_keyfile(tmp_path: Path, cert: tuple[str, str]) -> None:
     result = run_cli("serve", "--ssl-certfile", cert[0], cwd=tmp_path)
-    assert_usage_error(result, "ssl_certfile and ssl_keyfile must be given together")
+    assert_usage_error(result, "ssl_certfile is set but ssl_keyfile is not")
 
 
 def test_cli_unreadable_certfile(tmp_path: Path, cert: tuple[str, str]) -> None:
