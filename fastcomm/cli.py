@@ -22,7 +22,7 @@ import msgspec
 
 from fastcomm import __version__
 from fastcomm import auth as _auth
-from fastcomm.config import Config, build_config
+from fastcomm.config import BYTES, HELP, SECONDS, SIZES, Config, build_config
 from fastcomm.errors import AppLoadError, ConfigError, StartupError
 from fastcomm.loader import load_app
 from fastcomm.logs import configure_logging
@@ -113,7 +113,11 @@ def _add_serve(commands: argparse._SubParsersAction[_Parser]) -> None:
         "serve",
         help="run the WebSocket server",
         description="Run the WebSocket server. Settings not given as flags come from "
-        "FASTCOMM_<SETTING> environment variables, then the --config file, then defaults.",
+        "FASTCOMM_<SETTING> environment variables (--max-connections: "
+        "FASTCOMM_MAX_CONNECTIONS; a repeatable flag's variable takes a comma-separated "
+        "list, e.g. FASTCOMM_ALLOWED_ORIGIN=https://a,https://b), then the --config "
+        "TOML file, then defaults. Sizes are bytes or take a unit: 64k, 16M, 1MiB "
+        "(k, M, G, KiB, MiB, GiB: powers of 1024; kB, MB, GB: of 1000).",
     )
     serve.add_argument(
         "app",
@@ -122,39 +126,62 @@ def _add_serve(commands: argparse._SubParsersAction[_Parser]) -> None:
         help="the fastcomm.App: module:attr or path/to/file.py:attr",
     )
     serve.add_argument("--config", metavar="FILE", help="TOML settings file (or FASTCOMM_CONFIG)")
-    group = serve.add_argument_group("settings")
-    for field in _SETTINGS:
-        _add_setting(group, field)
+    fields = {field.name: field for field in _SETTINGS}
+    for section, settings in HELP.items():
+        group = serve.add_argument_group(section)
+        for name, (text, unit) in settings.items():
+            if name in fields:
+                _add_setting(group, fields[name], text, unit)
     serve.set_defaults(run=_serve)
 
 
-def _add_setting(group: argparse._ArgumentGroup, field: msgspec.structs.FieldInfo) -> None:
-    """Add the flag for one Config field, shaped by the field's type."""
+def _default(field: msgspec.structs.FieldInfo, unit: str) -> str:
+    value = field.default
+    if value is None or value == ():
+        return "unset"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if unit == BYTES and isinstance(value, int):
+        for suffix, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+            if value % factor == 0:
+                return f"{value // factor}{suffix}"
+    if isinstance(value, tuple):
+        return ",".join(value)
+    return str(value)
+
+
+def _add_setting(
+    group: argparse._ArgumentGroup, field: msgspec.structs.FieldInfo, text: str, unit: str
+) -> None:
+    """Add the flag for one Config field, shaped by the field's type, described by HELP."""
     flag = "--" + field.name.replace("_", "-")
     kind: Any = field.type
     options = [arg for arg in typing.get_args(kind) if arg is not type(None)]
     if type(None) in typing.get_args(kind) and len(options) == 1:
         kind = options[0]  # "N | None": None is the unset default, the flag takes an N
-    common: dict[str, Any] = {"dest": field.name, "default": None}
+    units = f"{unit}; " if unit else ""
+    if field.name in SIZES:
+        units = "bytes, or with a unit: 64k, 16M, 1MiB; "
+    common: dict[str, Any] = {
+        "dest": field.name,
+        "default": None,
+        "help": f"{text} ({units}default: {_default(field, unit)})",
+    }
     if kind is bool:
-        group.add_argument(
-            flag,
-            action=argparse.BooleanOptionalAction,
-            help=f"default: {'on' if field.default else 'off'}",
-            **common,
-        )
+        group.add_argument(flag, action=argparse.BooleanOptionalAction, **common)
+    elif field.name in SIZES:
+        group.add_argument(flag, metavar="SIZE", **common)  # parsed by build_config
     elif kind in (int, float):
-        group.add_argument(flag, type=kind, metavar="N", help=f"default: {field.default}", **common)
+        metavar = "SECONDS" if unit == SECONDS else "N"
+        group.add_argument(flag, type=kind, metavar=metavar, **common)
     elif typing.get_origin(kind) is typing.Literal:
-        choices = typing.get_args(kind)
-        group.add_argument(flag, choices=choices, help=f"default: {field.default}", **common)
+        group.add_argument(flag, choices=typing.get_args(kind), **common)
     elif typing.get_origin(kind) is tuple:
         # Repeatable, singular name: --allowed-origin A --allowed-origin B.
-        group.add_argument(
-            flag.removesuffix("s"), action="append", metavar="VALUE", help="repeatable", **common
-        )
+        common["help"] = f"{text}; repeat the flag for more (default: {_default(field, unit)})"
+        group.add_argument(flag.removesuffix("s"), action="append", metavar="VALUE", **common)
     else:
-        group.add_argument(flag, metavar="VALUE", help=f"default: {field.default}", **common)
+        group.add_argument(flag, metavar="FILE" if unit == "file" else "VALUE", **common)
 
 
 def _serve(args: argparse.Namespace) -> int:

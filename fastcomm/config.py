@@ -9,14 +9,15 @@ environment.
 
 from __future__ import annotations
 
-import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from typing import Any, Literal
 
 import msgspec
 
+from fastcomm.config_checks import check, parse_size
 from fastcomm.errors import ConfigError
 
 __all__ = ["ENV_PREFIX", "Config", "build_config"]
@@ -26,48 +27,50 @@ MiB = 1024 * 1024
 
 
 class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Server settings. Sizes are bytes, durations seconds."""
+    """Server settings; what each one means, and its unit, is in :data:`HELP`."""
 
     # Listening
     host: str = "127.0.0.1"
     port: int = 8000
     path: str = "/ws"
-    app: str | None = None  # "module:attr" or "path/to/file.py:attr"
-    echo: bool = False  # serve an echo endpoint instead of the protocol
-    demo: bool = False  # serve the demo chat page at /demo
-    transport: Literal["picows", "granian"] = "picows"  # what serves the sockets
-    workers: int = 1  # processes; more than one needs a shared broker
-    broker: Literal["memory"] = "memory"  # where channel state lives
+    app: str | None = None
+    echo: bool = False
+    demo: bool = False
+    transport: Literal["picows", "granian"] = "picows"
+    workers: int = 1
+    broker: Literal["memory"] = "memory"
+
+    # TLS
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
 
     # HTTP server API (off unless api_key is set)
-    api_key: str | None = None  # X-API-Key / "Authorization: apikey KEY"; never logged
-    api_port: int | None = None  # picows transport: the API's own port (granian/ASGI: /api)
-    api_max_body: int = 1 * MiB  # request body limit; 413 above it
+    api_key: str | None = None
+    api_port: int | None = None
+    api_max_body: int = 1 * MiB
 
     # Limits
     max_connections: int = 10_000
-    max_pending_handshakes: int = 1024  # connections not yet upgraded; 503 beyond
-    max_message_size: int = 1 * MiB  # after reassembly; close 1009 above it
-    max_outbound_buffer: int = 4 * MiB  # per connection; close 4008 above it
-    allowed_origins: tuple[str, ...] = ()  # empty: any origin is allowed
-    rate_limit: float = 200.0  # messages per second per connection, sustained
-    rate_burst: int = 400  # messages a connection may send at once
-    rate_limit_close_after: int = 50  # consecutive rate_limited errors before 4029
-    # WebSocket frames (fragments and pings too) per second and at once; 4029 beyond.
-    # None: 4x the message rate and burst, plus 100 (room for pings and fragments).
+    max_pending_handshakes: int = 1024
+    max_message_size: int = 1 * MiB
+    max_outbound_buffer: int = 4 * MiB
+    allowed_origins: tuple[str, ...] = ()
+    rate_limit: float = 200.0
+    rate_burst: int = 400
+    rate_limit_close_after: int = 50
     frame_rate_limit: float | None = None
     frame_burst: int | None = None
-    max_subscriptions: int = 256  # channels per connection (limit_exceeded above)
-    max_channels: int = 100_000  # channels with subscribers on this node (limit_exceeded)
-    max_resumable_sessions: int = 10_000  # detached sessions kept; the oldest go first
+    max_subscriptions: int = 256
+    max_channels: int = 100_000
+    max_resumable_sessions: int = 10_000
     max_channel_length: int = 255
 
     # Timeouts
     handshake_timeout: float = 5.0
-    heartbeat: float = 25.0  # ping a connection idle for this long
-    heartbeat_timeout: float = 10.0  # close 1001 if the pong takes longer
-    drain_timeout: float = 10.0  # on SIGTERM, wait this long for handlers
-    session_ttl: float = 300.0  # resumable record kept after a disconnect
+    heartbeat: float = 25.0
+    heartbeat_timeout: float = 10.0
+    drain_timeout: float = 10.0
+    session_ttl: float = 300.0
 
     # Auth (JWT on the connect hook when jwt_secret is set; see docs/AUTH.md)
     jwt_secret: str | None = None
@@ -84,9 +87,79 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     namespaces: tuple[Namespace, ...] = ()
 
     # Transport tuning and logging
-    read_buffer_size: int = 1024  # initial per-connection read buffer
+    read_buffer_size: int = 1024
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"
+
+
+BYTES, SECONDS = "bytes", "seconds"
+#: What each setting means and its unit ("" when it has none), by section: the
+#: one description that ``fastcomm serve --help`` and the docs are made from.
+HELP: dict[str, dict[str, tuple[str, str]]] = {
+    "listening": {
+        "host": ("address to listen on", ""),
+        "port": ("port to listen on; 0 picks a free one", ""),
+        "path": ("URL path of the WebSocket endpoint", ""),
+        "app": ("the App: module:attr or path/to/file.py:attr", ""),
+        "echo": ("serve an echo endpoint instead of the protocol, for conformance", ""),
+        "demo": ("serve the demo chat page at /demo", ""),
+        "transport": ("what serves the sockets", ""),
+        "workers": ("processes; more than one needs a shared broker", ""),
+        "broker": ("where channel state lives", ""),
+    },
+    "TLS": {
+        "ssl_certfile": ("PEM certificate chain: serve wss://; needs ssl_keyfile", "file"),
+        "ssl_keyfile": ("PEM private key of ssl_certfile", "file"),
+    },
+    "HTTP API": {
+        "api_key": ("turns the HTTP API on; X-API-Key or 'Authorization: apikey KEY'", ""),
+        "api_port": ("the HTTP API's own port, on the picows transport", ""),
+        "api_max_body": ("request body limit; 413 above it", BYTES),
+    },
+    "limits": {
+        "max_connections": ("open connections; more get HTTP 503", "connections"),
+        "max_pending_handshakes": ("connections not yet upgraded; 503 beyond", "connections"),
+        "max_message_size": ("message size after reassembly; close 1009 above it", BYTES),
+        "max_outbound_buffer": ("unsent data per connection; close 4008 above it", BYTES),
+        "allowed_origins": ("browser Origin allowed (none given: any)", ""),
+        "rate_limit": ("messages per connection, sustained; rate_limited beyond", "per second"),
+        "rate_burst": ("messages a connection may send at once", "messages"),
+        "rate_limit_close_after": ("rate_limited errors in a row before close 4029", "errors"),
+        "frame_rate_limit": ("frames per connection; unset: 4x rate_limit + 100", "per second"),
+        "frame_burst": ("frames at once; unset: 4x rate_burst + 100", "frames"),
+        "max_subscriptions": ("channels per connection", "channels"),
+        "max_channels": ("channels with subscribers on this node", "channels"),
+        "max_resumable_sessions": ("detached sessions kept; the oldest go first", "sessions"),
+        "max_channel_length": ("longest channel name", "characters"),
+    },
+    "timeouts": {
+        "handshake_timeout": ("time allowed for the HTTP upgrade", SECONDS),
+        "heartbeat": ("ping a connection idle for this long", SECONDS),
+        "heartbeat_timeout": ("close 1001 if the pong takes longer", SECONDS),
+        "drain_timeout": ("on SIGTERM/SIGINT, wait this long for handlers", SECONDS),
+        "session_ttl": ("how long a disconnected session can be resumed", SECONDS),
+    },
+    "auth": {
+        "jwt_secret": ("verify a JWT on every connection with this key", ""),
+        "jwt_algorithms": ("JWT algorithms accepted", ""),
+        "jwt_audience": ("required JWT aud claim", ""),
+        "jwt_issuer": ("required JWT iss claim", ""),
+    },
+    "channels": {
+        "history_size": ("publications kept per channel for recovery", "publications"),
+        "history_ttl": ("how long publications are kept", SECONDS),
+        "presence": ("track who is subscribed", ""),
+        "join_leave": ("send join/leave events to subscribers", ""),
+        "client_publish": ("let clients publish", ""),
+        "namespaces": ("per-pattern channel settings (TOML [[namespaces]] only)", ""),
+    },
+    "tuning and logs": {
+        "read_buffer_size": ("initial read buffer per connection", BYTES),
+        "log_level": ("least severe level logged", ""),
+        "log_format": ("json: one JSON object per line", ""),
+    },
+}
+SIZES = frozenset(n for section in HELP.values() for n, (_, u) in section.items() if u == BYTES)
 
 
 class Namespace(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -100,82 +173,29 @@ class Namespace(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     client_publish: bool | None = None
 
 
-_POSITIVE = (
-    "max_connections",
-    "max_pending_handshakes",
-    "max_message_size",
-    "max_outbound_buffer",
-    "rate_limit",
-    "rate_burst",
-    "rate_limit_close_after",
-    "max_subscriptions",
-    "max_channels",
-    "max_channel_length",
-    "handshake_timeout",
-    "heartbeat",
-    "heartbeat_timeout",
-    "read_buffer_size",
-    "api_max_body",
-)
-_NON_NEGATIVE = (
-    "max_resumable_sessions",
-    "drain_timeout",
-    "session_ttl",
-    "history_size",
-    "history_ttl",
-)
 _FIELDS = {f.name: f for f in msgspec.structs.fields(Config)}
+# A list setting's flag is singular (--allowed-origin); its variable may be either.
+_SINGULAR = {n.removesuffix("s"): n for n, f in _FIELDS.items() if "tuple[str" in str(f.type)}
 
 
-def _check(config: Config) -> Config:
-    for name in _POSITIVE + _NON_NEGATIVE:
-        if not math.isfinite(getattr(config, name)):
-            raise ConfigError(f"{name} must be a finite number, got {getattr(config, name)!r}")
-    for name in _POSITIVE:
-        if getattr(config, name) <= 0:
-            raise ConfigError(f"{name} must be greater than 0, got {getattr(config, name)!r}")
-    for name in _NON_NEGATIVE:
-        if getattr(config, name) < 0:
-            raise ConfigError(f"{name} must be 0 or more, got {getattr(config, name)!r}")
-    if not 0 <= config.port <= 65535:
-        raise ConfigError(f"port must be between 0 and 65535, got {config.port}")
-    if config.api_port is not None and not 1 <= config.api_port <= 65535:
-        raise ConfigError(f"api_port must be between 1 and 65535, got {config.api_port}")
-    if config.api_key is not None and not config.api_key.strip():
-        raise ConfigError("api_key must not be empty")
-    if not config.path.startswith("/"):
-        raise ConfigError(f"path must start with '/', got {config.path!r}")
-    for name in ("frame_rate_limit", "frame_burst"):
-        value = getattr(config, name)
-        if value is not None and not (math.isfinite(value) and value > 0):
-            raise ConfigError(f"{name} must be a finite number greater than 0, got {value!r}")
-    if config.workers < 1:
-        raise ConfigError(f"workers must be 1 or more, got {config.workers}")
-    if config.workers > 1 and config.broker == "memory":
-        raise ConfigError(
-            f"workers = {config.workers} needs a broker shared between processes; the "
-            "in-memory broker is per process and a shared (Redis) broker is not available "
-            "yet: use workers = 1"
-        )
-    if config.app is not None and ":" not in config.app:
-        raise ConfigError(f"app must be 'module:attr' or 'file.py:attr', got {config.app!r}")
-    return config
-
-
-def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+def _from_env(env: Mapping[str, str], where: dict[str, str]) -> dict[str, Any]:
     """Read ``FASTCOMM_<FIELD>`` variables; values are parsed like TOML scalars."""
     raw: dict[str, Any] = {}
-    for key, text in env.items():
+    for key, text in sorted(env.items()):
         if not key.startswith(ENV_PREFIX):
             continue
         name = key[len(ENV_PREFIX) :].lower()
+        name = _SINGULAR.get(name, name)
         if name not in _FIELDS or name == "namespaces":
             raise ConfigError(f"unknown environment variable {key}")
-        raw[name] = _parse_env_value(name, text)
+        if name in where:
+            raise ConfigError(f"{where[name]} and {key} are the same setting: set one")
+        raw[name] = _parse_env_value(name, key, text)
+        where[name] = key
     return raw
 
 
-def _parse_env_value(name: str, text: str) -> Any:
+def _parse_env_value(name: str, key: str, text: str) -> Any:
     kind = str(_FIELDS[name].type)
     if "tuple" in kind:
         return [part.strip() for part in text.split(",") if part.strip()]
@@ -185,15 +205,25 @@ def _parse_env_value(name: str, text: str) -> Any:
             return True
         if lowered in ("0", "false", "no", "off"):
             return False
-        raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be a boolean, got {text!r}")
+        raise ConfigError(f"{key} must be a boolean, got {text!r}")
+    if name in SIZES:
+        return _size(key, text)
     if "int" in kind or "float" in kind:
         try:
             return tomllib.loads(f"v = {text.strip()}")["v"]
         except tomllib.TOMLDecodeError:
-            raise ConfigError(
-                f"{ENV_PREFIX}{name.upper()} must be a number, got {text!r}"
-            ) from None
+            raise ConfigError(f"{key} must be a number, got {text!r}") from None
     return text
+
+
+def _size(source: str, value: Any) -> Any:
+    """A size setting's value: strings with units become bytes; others go to msgspec."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        raise ConfigError(f"{source} {exc}") from None
 
 
 def _from_toml(path: str) -> dict[str, Any]:
@@ -208,7 +238,16 @@ def _from_toml(path: str) -> dict[str, Any]:
     section = data.get("fastcomm", data)
     if not isinstance(section, dict):
         raise ConfigError(f"config file {path}: [fastcomm] must be a table")
+    for name in SIZES & section.keys():
+        section[name] = _size(f"config file {path}: {name}", section[name])
     return section
+
+
+def _located(message: str, where: Mapping[str, str]) -> str:
+    """``message`` (about one setting) prefixed with the variable or file it came from."""
+    found = re.search(r"`\$\.(\w+)|unknown field `(\w+)`", message) or re.match(r"(\w+)", message)
+    name = next((g for g in found.groups() if g), "") if found else ""
+    return f"{where[name]}: {message}" if name in where else message
 
 
 def build_config(
@@ -220,18 +259,32 @@ def build_config(
     """Merge explicit values, environment and TOML file over the defaults.
 
     ``env`` defaults to ``os.environ``. ``overrides`` entries that are None are
-    ignored (an unset CLI flag). Raises :class:`ConfigError` with a one-line
-    message naming the offending setting.
+    ignored (an unset CLI flag). Size settings accept units (``64k``, ``1MiB``).
+    Raises :class:`ConfigError` with a one-line message naming the offending
+    setting and, for a variable or the file, where it came from.
     """
     environ = os.environ if env is None else env
     merged: dict[str, Any] = {}
+    where: dict[str, str] = {}
     path = config_file or environ.get(ENV_PREFIX + "CONFIG")
     if path:
         merged.update(_from_toml(path))
-    merged.update(_from_env({k: v for k, v in environ.items() if k != ENV_PREFIX + "CONFIG"}))
-    merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        where.update(dict.fromkeys(merged, f"config file {path}"))
+    variables = {k: v for k, v in environ.items() if k != ENV_PREFIX + "CONFIG"}
+    env_where: dict[str, str] = {}
+    merged.update(_from_env(variables, env_where))
+    where.update(env_where)
+    explicit = {k: v for k, v in (overrides or {}).items() if v is not None}
+    for name in SIZES & explicit.keys():
+        explicit[name] = _size(name, explicit[name])
+    merged.update(explicit)
+    for name in explicit:
+        where.pop(name, None)
     try:
         config = msgspec.convert(merged, Config, strict=False)
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"invalid configuration: {exc}") from None
-    return _check(config)
+        raise ConfigError(_located(f"invalid configuration: {exc}", where)) from None
+    try:
+        return check(config)
+    except ConfigError as exc:
+        raise ConfigError(_located(str(exc), where)) from None

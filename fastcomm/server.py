@@ -20,6 +20,7 @@ from fastcomm.config import Config, build_config
 from fastcomm.errors import ConfigError, StartupError
 from fastcomm.http.api import HttpApi
 from fastcomm.node.node import Node
+from fastcomm.runners.tls import server_context
 from fastcomm.transports.granian.rsgi_http import EmbeddedServer, serve_embedded
 from fastcomm.transports.picows.server import PicowsServer
 
@@ -34,12 +35,15 @@ class Server:
     ``Server(app, port=0)`` builds the config from keyword options; pass
     ``config=`` to use a prepared one. Use ``async with`` or
     :meth:`start`/:meth:`stop`. ``node`` is the running node (sessions,
-    channels, stats, the server API).
+    channels, stats, the server API). With ``ssl_certfile``/``ssl_keyfile`` it
+    serves ``wss://`` (and the HTTP API over https); a file that cannot be read
+    or a bad certificate raises :class:`StartupError` here.
     """
 
     def __init__(self, app: App | None = None, *, config: Config | None = None, **options: Any):
         self.config = config if config is not None else build_config(options, env={})
         self.app = app if app is not None else App()
+        self.ssl = server_context(self.config)  # before the node: nothing to undo
         self.node = Node(self.app, self.config)
         self._picows = PicowsServer(self.node)
         self._api: EmbeddedServer | None = None
@@ -52,14 +56,15 @@ class Server:
 
     @property
     def url(self) -> str:
-        return f"ws://{self.config.host}:{self.port}{self.config.path}"
+        scheme = "ws" if self.ssl is None else "wss"
+        return f"{scheme}://{self.config.host}:{self.port}{self.config.path}"
 
     async def start(self) -> None:
         """Bind and start accepting; ``self.port`` is the bound port afterwards."""
         self.node.start()
         config = self.config
         try:
-            await self._picows.start(config.host, config.port)
+            await self._picows.start(config.host, config.port, ssl=self.ssl)
         except OSError as exc:
             self.node.accepting = False
             await self.node.close()
@@ -77,7 +82,8 @@ class Server:
             try:
                 self._api = await serve_embedded(
                     api.handle, config.host, config.api_port, config.api_max_body,
-                    too_large=api.too_large,
+                    too_large=api.too_large, ssl_cert=config.ssl_certfile,
+                    ssl_key=config.ssl_keyfile,
                 )  # fmt: skip
             except OSError as exc:
                 await self.stop()
@@ -86,7 +92,8 @@ class Server:
             except BaseException:
                 await self.stop()
                 raise
-            log.info("HTTP API on http://%s:%d/api/", config.host, config.api_port)
+            scheme = "http" if self.ssl is None else "https"
+            log.info("HTTP API on %s://%s:%d/api/", scheme, config.host, config.api_port)
         log.info("fastcomm listening on %s", self.url)
 
     async def stop(self) -> None:

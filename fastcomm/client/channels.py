@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import struct
 from collections.abc import Coroutine, Iterable, Mapping
+from ssl import SSLContext
 from types import MappingProxyType
 from typing import Any
 
@@ -66,6 +67,7 @@ class SubscribingClient(SingleClient):
         types: Iterable[type[Message]] = (),
         timeout: float = 10.0,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        ssl: SSLContext | None = None,
     ) -> None:
         super().__init__(
             url,
@@ -74,6 +76,7 @@ class SubscribingClient(SingleClient):
             types=types,
             timeout=timeout,
             max_message_size=max_message_size,
+            ssl=ssl,
         )
         self._subs: dict[str, Subscription] = {}
         self._dropped: set[str] = set()  # unsubscribed while the server may restore them

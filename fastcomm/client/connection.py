@@ -32,6 +32,7 @@ import asyncio
 import logging
 import struct
 from collections.abc import Callable, Mapping
+from ssl import SSLContext
 from typing import Any
 
 import msgspec
@@ -114,6 +115,7 @@ class ClientConnection:
         headers: Mapping[str, str] | None = None,
         timeout: float = 10.0,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        ssl: SSLContext | None = None,
     ) -> ClientConnection:
         """Connect to ``url``, negotiate ``codec.name`` and wait for ``welcome``."""
         conn = cls(codec, on_push, on_closed)
@@ -126,6 +128,7 @@ class ClientConnection:
                     headers=headers,
                     timeout=timeout,
                     max_frame_size=max_message_size,
+                    ssl=ssl,
                 )
                 await conn._welcome_waiter
         except BaseException:

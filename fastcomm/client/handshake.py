@@ -8,6 +8,7 @@ can tell "do not retry" from "retry later".
 
 from __future__ import annotations
 
+import ssl as _ssl
 from collections.abc import Callable, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -44,13 +45,15 @@ async def dial(
     headers: Mapping[str, str] | None,
     timeout: float,
     max_frame_size: int,
+    ssl: _ssl.SSLContext | None = None,
 ) -> None:
     """Upgrade ``url`` to a WebSocket offering only ``subprotocol``.
 
     ``make_listener`` is called once the server accepted ``subprotocol`` (no
     ``Sec-WebSocket-Protocol`` in the answer means ``fastcomm.v1.json``).
     Raises :class:`HandshakeFailed` on a refusal or another subprotocol,
-    ``OSError`` when the server is unreachable.
+    ``OSError`` when the server is unreachable. ``ssl`` verifies a ``wss://`` server
+    (None: the system's default trust store).
     """
 
     def factory(request: WSUpgradeRequest, response: WSUpgradeResponse) -> WSListener:
@@ -65,6 +68,7 @@ async def dial(
             url,
             websocket_handshake_timeout=timeout,
             max_frame_size=max_frame_size,
+            ssl_context=ssl,
             extra_headers={**(headers or {}), "Sec-WebSocket-Protocol": subprotocol},
         )
     except WSHandshakeError as exc:

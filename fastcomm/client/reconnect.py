@@ -45,6 +45,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from ssl import SSLContext
 from typing import Self
 
 from fastcomm.client.backoff import (
@@ -85,6 +86,7 @@ class ReconnectingClient(SubscribingClient):
         types: Iterable[type[Message]] = (),
         timeout: float = 10.0,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        ssl: SSLContext | None = None,
         reconnect: bool = True,
         backoff_initial: float = 0.1,
         backoff_max: float = 10.0,
@@ -98,6 +100,7 @@ class ReconnectingClient(SubscribingClient):
             types=types,
             timeout=timeout,
             max_message_size=max_message_size,
+            ssl=ssl,
         )
         self.reconnect = reconnect
         self.backoff = Backoff(backoff_initial, backoff_max, max_attempts)
@@ -118,6 +121,7 @@ class ReconnectingClient(SubscribingClient):
         types: Iterable[type[Message]] = (),
         timeout: float = 10.0,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        ssl: SSLContext | None = None,
         reconnect: bool = True,
         backoff_initial: float = 0.1,
         backoff_max: float = 10.0,
@@ -139,6 +143,7 @@ class ReconnectingClient(SubscribingClient):
             types=types,
             timeout=timeout,
             max_message_size=max_message_size,
+            ssl=ssl,
             reconnect=reconnect,
             backoff_initial=backoff_initial,
             backoff_max=backoff_max,

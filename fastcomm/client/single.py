@@ -19,6 +19,7 @@ connection), :meth:`SingleClient._on_push` (route a push) and
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from ssl import SSLContext
 from types import TracebackType
 from typing import Any, Self
 
@@ -69,12 +70,14 @@ class SingleClient:
         types: Iterable[type[Message]] = (),
         timeout: float = 10.0,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        ssl: SSLContext | None = None,
     ) -> None:
         """Prepare a client without connecting; :meth:`connect` is the usual way in."""
         self.url = url
         self.headers = dict(headers or {})
         self.timeout = timeout
         self.max_message_size = max_message_size
+        self.ssl = ssl
         self.codec = ClientCodec(subprotocol, types)
         self.inbox: Inbox[Decoded] = Inbox()
         self._conn: ClientConnection | None = None
@@ -91,6 +94,7 @@ class SingleClient:
         types: Iterable[type[Message]] = (),
         timeout: float = 10.0,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        ssl: SSLContext | None = None,
     ) -> Self:
         """Connect to ``url`` and return once the server's ``welcome`` arrived.
 
@@ -98,7 +102,8 @@ class SingleClient:
         ``token`` is sent as ``Authorization: Bearer``; ``resume`` is the
         resume token of an earlier session; ``types`` are the application push
         types to decode into Structs; ``max_message_size`` bounds a message
-        from the server (larger ones close the connection with 1009).
+        from the server (larger ones close the connection with 1009); ``ssl``
+        is the context that verifies a ``wss://`` server (None: system defaults).
 
         Raises :class:`~fastcomm.client.handshake.HandshakeFailed` (with the
         HTTP status) when the server refuses the upgrade, ``TimeoutError``
@@ -112,6 +117,7 @@ class SingleClient:
             types=types,
             timeout=timeout,
             max_message_size=max_message_size,
+            ssl=ssl,
         )
         await client._open(resume)
         return client
@@ -127,6 +133,7 @@ class SingleClient:
             headers=self.headers,
             timeout=self.timeout,
             max_message_size=self.max_message_size,
+            ssl=self.ssl,
         )
         self._conn = conn
         return conn

@@ -20,6 +20,7 @@ import json
 import os
 import tempfile
 from collections.abc import Mapping, MutableMapping
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -27,6 +28,7 @@ import msgspec
 from fastcomm.app import App
 from fastcomm.config import ENV_PREFIX, Config, build_config
 from fastcomm.errors import ConfigError
+from fastcomm.runners.tls import server_context
 from fastcomm.transports.asgi.types import Receive, Scope, Send
 
 __all__ = ["config_env", "configured_app", "default_app", "serve", "target_of"]
@@ -120,6 +122,9 @@ def granian_options(config: Config) -> Mapping[str, Any]:
     """The keyword arguments of ``granian.Granian`` for ``config``."""
     from granian.constants import Interfaces, Loops
 
+    tls: dict[str, Any] = {}
+    if server_context(config) is not None:  # checks the files: one-line error, exit 2
+        tls = {"ssl_cert": Path(str(config.ssl_certfile)), "ssl_key": Path(str(config.ssl_keyfile))}
     return {
         "address": config.host,
         "port": config.port,
@@ -128,6 +133,7 @@ def granian_options(config: Config) -> Mapping[str, Any]:
         "loop": Loops.uvloop,
         "websockets": True,
         "log_level": config.log_level,
+        **tls,
     }
 
 

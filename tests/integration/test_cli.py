@@ -240,3 +240,70 @@ def test_loaded_app_reaches_the_runtime(
     [(config, app)] = fake_runtime
     assert config.app == spec
     assert isinstance(app, App)
+
+
+def test_help_describes_every_setting_with_its_unit(tmp_path: Path) -> None:
+    from fastcomm.config import HELP
+
+    result = run_cli("serve", "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())  # argparse wraps lines
+    for section in HELP.values():
+        for name, (description, unit) in section.items():
+            if name in ("app", "namespaces"):
+                continue
+            flag = "--" + name.replace("_", "-")
+            if name in ("allowed_origins", "jwt_algorithms"):  # repeatable: singular
+                flag = flag.removesuffix("s")
+            assert f"{flag} " in text, flag
+            assert " ".join(description.split()) in text, name
+            if unit and unit != "bytes":
+                assert f"({unit}; default:" in text, name
+    assert "--max-message-size SIZE message size after reassembly; close 1009 above it" in text
+    assert "(bytes, or with a unit: 64k, 16M, 1MiB; default: 1MiB)" in text
+    assert "--heartbeat SECONDS ping a connection idle for this long (seconds;" in text
+    assert "(per second; default: 200.0)" in text
+    assert "FASTCOMM_ALLOWED_ORIGIN=https://a,https://b" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "phrase"),
+    [
+        (("--max-message-size", "lots"), {}, "max_message_size must be a size such as"),
+        ((), {"FASTCOMM_MAX_CONNECTIONS": "x"}, "FASTCOMM_MAX_CONNECTIONS must be a number"),
+        ((), {"FASTCOMM_MAX_MESSAGE_SIZE": "1q"}, "FASTCOMM_MAX_MESSAGE_SIZE must be a size"),
+        (
+            (),
+            {"FASTCOMM_ALLOWED_ORIGIN": "https://a", "FASTCOMM_ALLOWED_ORIGINS": "https://b"},
+            "FASTCOMM_ALLOWED_ORIGIN and FASTCOMM_ALLOWED_ORIGINS are the same setting",
+        ),
+        ((), {"FASTCOMM_MAX_CONNECTIONS": "0"}, "FASTCOMM_MAX_CONNECTIONS: max_connections must"),
+    ],
+)
+def test_bad_settings_name_their_source(
+    tmp_path: Path, args: tuple[str, ...], env: dict[str, str], phrase: str
+) -> None:
+    assert_usage_error(run_cli("serve", *args, cwd=tmp_path, env=env), phrase)
+
+
+def test_bad_toml_value_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / "fastcomm.toml").write_text('max_connections = 0\nmax_message_size = "64k"\n')
+    result = run_cli("serve", "--config", "fastcomm.toml", cwd=tmp_path)
+    assert_usage_error(result, "config file fastcomm.toml: max_connections must be greater than 0")
+
+
+def test_sizes_and_singular_list_variable_reach_the_runtime(
+    fake_runtime: list[tuple[Config, object]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("FASTCOMM_ALLOWED_ORIGIN", "https://a,https://b")
+    monkeypatch.setenv("FASTCOMM_MAX_OUTBOUND_BUFFER", "16M")
+    toml = tmp_path / "fc.toml"
+    toml.write_text('api_max_body = "64k"\n')
+
+    assert cli.main(["serve", "--config", str(toml), "--max-message-size", "1MiB"]) == 7
+
+    [(config, _)] = fake_runtime
+    assert config.allowed_origins == ("https://a", "https://b")
+    assert config.max_outbound_buffer == 16 * 1024 * 1024
+    assert config.max_message_size == 1024 * 1024
+    assert config.api_max_body == 64 * 1024

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 
-from fastcomm.config import Config, Namespace, build_config
+from fastcomm.config import HELP, SIZES, Config, Namespace, build_config
 from fastcomm.errors import ConfigError
 
 
@@ -182,3 +183,105 @@ def test_config_is_frozen() -> None:
     config = build_config(env={})
     with pytest.raises(AttributeError):
         config.port = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1048576", 1048576),
+        ("64k", 64 * 1024),
+        ("16M", 16 * 1024 * 1024),
+        ("1MiB", 1024 * 1024),
+        ("2 KiB", 2048),
+        ("1.5GiB", 3 * 1024**3 // 2),
+        ("10kB", 10_000),
+        ("3MB", 3_000_000),
+        ("512b", 512),
+        ("1_000", 1000),
+    ],
+)
+def test_sizes_accept_units_in_flags_env_and_toml(tmp_path: Path, text: str, expected: int) -> None:
+    assert build_config({"max_message_size": text}, env={}).max_message_size == expected
+    env = {"FASTCOMM_MAX_OUTBOUND_BUFFER": text}
+    assert build_config(env=env).max_outbound_buffer == expected
+    toml = write_toml(tmp_path, f'api_max_body = "{text}"\nread_buffer_size = "{text}"\n')
+    config = build_config(env={}, config_file=toml)
+    assert (config.api_max_body, config.read_buffer_size) == (expected, expected)
+
+
+def test_toml_size_may_still_be_an_integer(tmp_path: Path) -> None:
+    toml = write_toml(tmp_path, "max_message_size = 4096\n")
+    assert build_config(env={}, config_file=toml).max_message_size == 4096
+
+
+@pytest.mark.parametrize("text", ["1q", "MiB", "-1", "1 k b", "1KiBs", ""])
+def test_bad_sizes_name_where_they_came_from(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ConfigError, match=r"^FASTCOMM_MAX_MESSAGE_SIZE must be a size such as"):
+        build_config(env={"FASTCOMM_MAX_MESSAGE_SIZE": text})
+    toml = write_toml(tmp_path, f'max_message_size = "{text}"\n')
+    with pytest.raises(ConfigError, match=r"^config file .*fastcomm\.toml: max_message_size must"):
+        build_config(env={}, config_file=toml)
+    with pytest.raises(ConfigError, match=r"^max_message_size must be a size such as"):
+        build_config({"max_message_size": text}, env={})
+
+
+@pytest.mark.parametrize("key", ["FASTCOMM_ALLOWED_ORIGIN", "FASTCOMM_ALLOWED_ORIGINS"])
+def test_list_variable_matches_the_flag_name_too(key: str) -> None:
+    config = build_config(env={key: "https://a, https://b"})
+    assert config.allowed_origins == ("https://a", "https://b")
+    assert build_config(env={"FASTCOMM_JWT_ALGORITHM": "HS512"}).jwt_algorithms == ("HS512",)
+
+
+def test_singular_and_plural_variable_together_is_an_error() -> None:
+    env = {"FASTCOMM_ALLOWED_ORIGIN": "https://a", "FASTCOMM_ALLOWED_ORIGINS": "https://b"}
+    with pytest.raises(ConfigError, match="are the same setting: set one"):
+        build_config(env=env)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"FASTCOMM_MAX_CONNECTIONS": "x"}, "FASTCOMM_MAX_CONNECTIONS must be a number, got 'x'"),
+        (
+            {"FASTCOMM_MAX_CONNECTIONS": "0"},
+            "FASTCOMM_MAX_CONNECTIONS: max_connections must be greater than 0, got 0",
+        ),
+        ({"FASTCOMM_PORT": "1.5"}, "FASTCOMM_PORT: invalid configuration: Expected `int`"),
+        ({"FASTCOMM_LOG_LEVEL": "loud"}, "FASTCOMM_LOG_LEVEL: invalid configuration: Invalid"),
+        ({"FASTCOMM_SSL_KEYFILE": "k.pem"}, "FASTCOMM_SSL_KEYFILE: ssl_keyfile is set but"),
+    ],
+)
+def test_env_errors_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        build_config(env=env)
+    assert str(info.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("max_connections = 0\n", "max_connections must be greater than 0, got 0"),
+        ('port = "eighty"\n', "invalid configuration: Expected `int`, got `str` - at `$.port`"),
+        ("prot = 1\n", "invalid configuration: Object contains unknown field `prot`"),
+    ],
+)
+def test_file_errors_name_the_file(tmp_path: Path, text: str, message: str) -> None:
+    toml = write_toml(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        build_config(env={}, config_file=toml)
+    assert str(info.value) == f"config file {toml}: {message}"
+
+
+def test_a_flag_over_a_file_value_is_not_blamed_on_the_file(tmp_path: Path) -> None:
+    toml = write_toml(tmp_path, "max_connections = 5\n")
+    with pytest.raises(ConfigError) as info:
+        build_config({"max_connections": 0}, env={}, config_file=toml)
+    assert str(info.value) == "max_connections must be greater than 0, got 0"
+
+
+def test_every_setting_is_described_once() -> None:
+    described = [name for section in HELP.values() for name in section]
+    assert sorted(described) == sorted(f.name for f in msgspec.structs.fields(Config))
+    assert all(text for section in HELP.values() for text, _ in section.values())
+    assert {"api_max_body", "max_message_size", "max_outbound_buffer"} <= SIZES
+    assert HELP["TLS"].keys() == {"ssl_certfile", "ssl_keyfile"}

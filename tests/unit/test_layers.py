@@ -21,7 +21,7 @@ import fastcomm
 ROOT = Path(fastcomm.__file__).parent
 
 LAYERS: list[set[str]] = [
-    {"errors", "stats", "config", "logs", "version"},
+    {"errors", "stats", "config", "config_checks", "logs", "version"},
     {"protocol", "web"},
     {"sessions", "routing", "channels"},
     {"node"},

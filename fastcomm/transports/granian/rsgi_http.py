@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Protocol
 
 from granian.constants import Interfaces
@@ -126,12 +127,15 @@ async def serve_embedded(
     too_large: Response = TOO_LARGE,
     log_level: str = "error",
     ready_timeout: float = 5.0,
+    ssl_cert: str | None = None,
+    ssl_key: str | None = None,
 ) -> EmbeddedServer:
     """Serve ``handler`` over HTTP on ``host``:``port`` with granian in this event loop.
 
     Returns once the port accepts connections. ``port`` must be a real port:
     granian binds it itself and does not report the port it got for 0.
     Raises OSError when the server does not come up within ``ready_timeout``.
+    With ``ssl_cert`` and ``ssl_key`` (PEM files) it serves https.
     """
     if not 0 < port < 65536:
         raise ValueError("serve_embedded needs a port between 1 and 65535")
@@ -143,6 +147,8 @@ async def serve_embedded(
         interface=Interfaces.RSGI,
         websockets=False,
         log_level=LogLevels(log_level),
+        ssl_cert=None if ssl_cert is None else Path(ssl_cert),
+        ssl_key=None if ssl_key is None else Path(ssl_key),
     )
     task = asyncio.create_task(server.serve(), name=f"granian-{host}:{port}")
     running = EmbeddedServer(server, task, host, port)
