@@ -22,7 +22,7 @@ import msgspec
 
 from fastcomm import __version__
 from fastcomm import auth as _auth
-from fastcomm.config import Config, build_config
+from fastcomm.config import ECHO_MAX_MESSAGE_SIZE, Config, build_config
 from fastcomm.errors import AppLoadError, ConfigError, StartupError
 from fastcomm.loader import load_app
 from fastcomm.logs import configure_logging
@@ -34,6 +34,13 @@ PROG = "fastcomm"
 USAGE_ERROR = 2
 # `app` is the positional APP; `namespaces` is structured and lives in the TOML file only.
 _SETTINGS = tuple(f for f in msgspec.structs.fields(Config) if f.name not in ("app", "namespaces"))
+# Help for settings whose default is more than one value.
+_HELP = {
+    "echo": "serve an echo endpoint (RFC 6455 conformance testing); its default "
+    f"--max-message-size is {ECHO_MAX_MESSAGE_SIZE} (16 MiB + 1 KiB). default: off",
+    "max_message_size": f"default: {Config().max_message_size}, "
+    f"{ECHO_MAX_MESSAGE_SIZE} with --echo",
+}
 
 
 class _UsageError(Exception):
@@ -140,11 +147,12 @@ def _add_setting(group: argparse._ArgumentGroup, field: msgspec.structs.FieldInf
         group.add_argument(
             flag,
             action=argparse.BooleanOptionalAction,
-            help=f"default: {'on' if field.default else 'off'}",
+            help=_HELP.get(field.name, f"default: {'on' if field.default else 'off'}"),
             **common,
         )
     elif kind in (int, float):
-        group.add_argument(flag, type=kind, metavar="N", help=f"default: {field.default}", **common)
+        text = _HELP.get(field.name, f"default: {field.default}")
+        group.add_argument(flag, type=kind, metavar="N", help=text, **common)
     elif typing.get_origin(kind) is typing.Literal:
         choices = typing.get_args(kind)
         group.add_argument(flag, choices=choices, help=f"default: {field.default}", **common)

@@ -19,10 +19,13 @@ import msgspec
 
 from fastcomm.errors import ConfigError
 
-__all__ = ["ENV_PREFIX", "Config", "build_config"]
+__all__ = ["ECHO_MAX_MESSAGE_SIZE", "ENV_PREFIX", "Config", "build_config"]
 
 ENV_PREFIX = "FASTCOMM_"
 MiB = 1024 * 1024
+# The echo endpoint's max_message_size unless a source sets one: the Autobahn
+# TestSuite (case group 9) echoes messages of 16 MiB, plus room for framing slack.
+ECHO_MAX_MESSAGE_SIZE = 16 * MiB + 1024
 
 
 class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -33,7 +36,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     port: int = 8000
     path: str = "/ws"
     app: str | None = None  # "module:attr" or "path/to/file.py:attr"
-    echo: bool = False  # serve an echo endpoint instead of the protocol
+    echo: bool = False  # serve an echo endpoint instead of the protocol (16 MiB messages)
     demo: bool = False  # serve the demo chat page at /demo
     transport: Literal["picows", "granian"] = "picows"  # what serves the sockets
     workers: int = 1  # processes; more than one needs a shared broker
@@ -230,6 +233,8 @@ def build_config(
         merged.update(_from_toml(path))
     merged.update(_from_env({k: v for k, v in environ.items() if k != ENV_PREFIX + "CONFIG"}))
     merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    if merged.get("echo") and "max_message_size" not in merged:
+        merged["max_message_size"] = ECHO_MAX_MESSAGE_SIZE  # see docs/CONFORMANCE.md
     try:
         config = msgspec.convert(merged, Config, strict=False)
     except msgspec.ValidationError as exc:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fastcomm.config import Config, Namespace, build_config
+from fastcomm.config import ECHO_MAX_MESSAGE_SIZE, Config, Namespace, build_config
 from fastcomm.errors import ConfigError
 
 
@@ -182,3 +182,19 @@ def test_config_is_frozen() -> None:
     config = build_config(env={})
     with pytest.raises(AttributeError):
         config.port = 1  # type: ignore[misc]
+
+
+def test_echo_defaults_to_16_mib_messages(tmp_path: Path) -> None:
+    assert ECHO_MAX_MESSAGE_SIZE == 16 * 1024 * 1024 + 1024
+    assert build_config({"echo": True}, env={}).max_message_size == ECHO_MAX_MESSAGE_SIZE
+    assert build_config(env={"FASTCOMM_ECHO": "1"}).max_message_size == ECHO_MAX_MESSAGE_SIZE
+    assert build_config(env={}).max_message_size == Config().max_message_size
+
+
+def test_echo_keeps_a_max_message_size_from_any_source(tmp_path: Path) -> None:
+    toml = write_toml(tmp_path, "echo = true\nmax_message_size = 2048\n")
+    assert build_config(env={}, config_file=toml).max_message_size == 2048
+    env = {"FASTCOMM_ECHO": "1", "FASTCOMM_MAX_MESSAGE_SIZE": "4096"}
+    assert build_config(env=env).max_message_size == 4096
+    flags = {"echo": True, "max_message_size": 512}
+    assert build_config(flags, env={}).max_message_size == 512
