@@ -47,11 +47,9 @@ _FASTCOMM_ARGS = (
     "--max-connections", "30000", "--log-level", "warning",
 )  # fmt: skip
 _UNMETERED = str(BASELINES / "fastcomm_unmetered.py")
-_UNSCANNED = str(BASELINES / "fastcomm_unscanned.py")
 SERVERS: dict[str, tuple[str, ...]] = {
     "fastcomm": ("-m", "fastcomm", "serve", *_FASTCOMM_ARGS, "--port", "{port}"),
     "fastcomm-unmetered": (_UNMETERED, *_FASTCOMM_ARGS, "--port", "{port}"),
-    "fastcomm-unscanned": (_UNSCANNED, *_FASTCOMM_ARGS, "--port", "{port}"),
     "picows": (str(BASELINES / "picows_echo.py"), "{port}"),
     "picows-aiofastnet": (str(BASELINES / "picows_echo.py"), "{port}", "--aiofastnet"),
     "fastapi": (str(BASELINES / "fastapi_echo.py"), "{port}"),

@@ -42,11 +42,9 @@ class RawWS:
         status = int(head.split(b" ", 2)[1])
         return cls(reader, writer), status, head
 
-    @staticmethod
-    def frame(
-        opcode: int, payload: bytes, fin: bool = True, rsv: int = 0, mask: bool = True
-    ) -> bytes:
-        """One frame as bytes on the wire (masked unless ``mask`` is False)."""
+    def send_frame(
+        self, opcode: int, payload: bytes, fin: bool = True, rsv: int = 0, mask: bool = True
+    ) -> None:
         first = (0x80 if fin else 0) | (rsv << 4) | opcode
         n = len(payload)
         if n < 126:
@@ -55,15 +53,12 @@ class RawWS:
             header = struct.pack("!BBH", first, (0x80 if mask else 0) | 126, n)
         else:
             header = struct.pack("!BBQ", first, (0x80 if mask else 0) | 127, n)
-        if not mask:
-            return header + payload
-        key = os.urandom(4)
-        return header + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
-
-    def send_frame(
-        self, opcode: int, payload: bytes, fin: bool = True, rsv: int = 0, mask: bool = True
-    ) -> None:
-        self.writer.write(self.frame(opcode, payload, fin, rsv, mask))
+        if mask:
+            key = os.urandom(4)
+            masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+            self.writer.write(header + key + masked)
+        else:
+            self.writer.write(header + payload)
 
     def send_text(self, text: str | bytes) -> None:
         self.send_frame(1, text.encode() if isinstance(text, str) else text)

@@ -23,8 +23,9 @@ import time
 from collections.abc import MutableMapping
 from typing import Any
 
+from picows.picows import WSProtocol  # type: ignore[attr-defined]
+
 from fastcomm.stats import Stats
-from fastcomm.transports.picows.reads import FramedReads
 
 __all__ = ["HandshakeGate", "Pending", "PicowsLog", "ServerProtocol", "decided"]
 
@@ -62,9 +63,8 @@ class HandshakeGate:
         self.open = 0
 
 
-class ServerProtocol(FramedReads):
-    """picows' protocol, plus the peer address and the pending-handshake bound; its
-    reads go to picows' parser as :mod:`~fastcomm.transports.picows.reads` says."""
+class ServerProtocol(WSProtocol):  # type: ignore[misc]
+    """picows' protocol, plus the peer address and the pending-handshake bound."""
 
     __slots__ = ("gate", "pending")
     gate: HandshakeGate
