@@ -66,6 +66,7 @@ SERVERS: dict[str, tuple[str, ...]] = {
     ),
     "granian-asgi": (str(BASELINES / "granian_asgi_echo.py"), "{port}"),
     "uvicorn-asgi": (str(BASELINES / "uvicorn_asgi_echo.py"), "{port}"),
+    "fastcomm-uvicorn": (str(BASELINES / "fastcomm_uvicorn.py"), "{port}"),
 }
 
 

@@ -18,12 +18,25 @@ from typing import Any, Literal
 import msgspec
 
 from fastcomm.config_checks import check, parse_size
+from fastcomm.config_help import BYTES, HELP, SECONDS, SIZES
 from fastcomm.errors import ConfigError
 
-__all__ = ["ENV_PREFIX", "Config", "build_config"]
+__all__ = [
+    "BYTES",
+    "ECHO_MAX_MESSAGE_SIZE",
+    "ENV_PREFIX",
+    "HELP",
+    "SECONDS",
+    "SIZES",
+    "Config",
+    "build_config",
+]
 
 ENV_PREFIX = "FASTCOMM_"
 MiB = 1024 * 1024
+# The echo endpoint's max_message_size unless a source sets one: the Autobahn
+# TestSuite (case group 9) echoes messages of 16 MiB, plus room for framing slack.
+ECHO_MAX_MESSAGE_SIZE = 16 * MiB + 1024
 
 
 class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -90,76 +103,6 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     read_buffer_size: int = 1024
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"
-
-
-BYTES, SECONDS = "bytes", "seconds"
-#: What each setting means and its unit ("" when it has none), by section: the
-#: one description that ``fastcomm serve --help`` and the docs are made from.
-HELP: dict[str, dict[str, tuple[str, str]]] = {
-    "listening": {
-        "host": ("address to listen on", ""),
-        "port": ("port to listen on; 0 picks a free one", ""),
-        "path": ("URL path of the WebSocket endpoint", ""),
-        "app": ("the App: module:attr or path/to/file.py:attr", ""),
-        "echo": ("serve an echo endpoint instead of the protocol, for conformance", ""),
-        "demo": ("serve the demo chat page at /demo", ""),
-        "transport": ("what serves the sockets", ""),
-        "workers": ("processes; more than one needs a shared broker", ""),
-        "broker": ("where channel state lives", ""),
-    },
-    "TLS": {
-        "ssl_certfile": ("PEM certificate chain: serve wss://; needs ssl_keyfile", "file"),
-        "ssl_keyfile": ("PEM private key of ssl_certfile", "file"),
-    },
-    "HTTP API": {
-        "api_key": ("turns the HTTP API on; X-API-Key or 'Authorization: apikey KEY'", ""),
-        "api_port": ("the HTTP API's own port, on the picows transport", ""),
-        "api_max_body": ("request body limit; 413 above it", BYTES),
-    },
-    "limits": {
-        "max_connections": ("open connections; more get HTTP 503", "connections"),
-        "max_pending_handshakes": ("connections not yet upgraded; 503 beyond", "connections"),
-        "max_message_size": ("message size after reassembly; close 1009 above it", BYTES),
-        "max_outbound_buffer": ("unsent data per connection; close 4008 above it", BYTES),
-        "allowed_origins": ("browser Origin allowed (none given: any)", ""),
-        "rate_limit": ("messages per connection, sustained; rate_limited beyond", "per second"),
-        "rate_burst": ("messages a connection may send at once", "messages"),
-        "rate_limit_close_after": ("rate_limited errors in a row before close 4029", "errors"),
-        "frame_rate_limit": ("frames per connection; unset: 4x rate_limit + 100", "per second"),
-        "frame_burst": ("frames at once; unset: 4x rate_burst + 100", "frames"),
-        "max_subscriptions": ("channels per connection", "channels"),
-        "max_channels": ("channels with subscribers on this node", "channels"),
-        "max_resumable_sessions": ("detached sessions kept; the oldest go first", "sessions"),
-        "max_channel_length": ("longest channel name", "characters"),
-    },
-    "timeouts": {
-        "handshake_timeout": ("time allowed for the HTTP upgrade", SECONDS),
-        "heartbeat": ("ping a connection idle for this long", SECONDS),
-        "heartbeat_timeout": ("close 1001 if the pong takes longer", SECONDS),
-        "drain_timeout": ("on SIGTERM/SIGINT, wait this long for handlers", SECONDS),
-        "session_ttl": ("how long a disconnected session can be resumed", SECONDS),
-    },
-    "auth": {
-        "jwt_secret": ("verify a JWT on every connection with this key", ""),
-        "jwt_algorithms": ("JWT algorithms accepted", ""),
-        "jwt_audience": ("required JWT aud claim", ""),
-        "jwt_issuer": ("required JWT iss claim", ""),
-    },
-    "channels": {
-        "history_size": ("publications kept per channel for recovery", "publications"),
-        "history_ttl": ("how long publications are kept", SECONDS),
-        "presence": ("track who is subscribed", ""),
-        "join_leave": ("send join/leave events to subscribers", ""),
-        "client_publish": ("let clients publish", ""),
-        "namespaces": ("per-pattern channel settings (TOML [[namespaces]] only)", ""),
-    },
-    "tuning and logs": {
-        "read_buffer_size": ("initial read buffer per connection", BYTES),
-        "log_level": ("least severe level logged", ""),
-        "log_format": ("json: one JSON object per line", ""),
-    },
-}
-SIZES = frozenset(n for section in HELP.values() for n, (_, u) in section.items() if u == BYTES)
 
 
 class Namespace(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -280,6 +223,8 @@ def build_config(
     merged.update(explicit)
     for name in explicit:
         where.pop(name, None)
+    if merged.get("echo") and "max_message_size" not in merged:
+        merged["max_message_size"] = ECHO_MAX_MESSAGE_SIZE  # see docs/CONFORMANCE.md
     try:
         config = msgspec.convert(merged, Config, strict=False)
     except msgspec.ValidationError as exc:

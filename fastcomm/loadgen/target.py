@@ -23,7 +23,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from pathlib import Path
 
 from fastcomm.errors import FastcommError
@@ -204,7 +204,9 @@ class ServerProcess(ChildServer):
 
 
 class Probe:
-    """Reads CPU seconds and resident KiB of process ``pid`` (None: probes nothing)."""
+    """Reads CPU seconds and resident KiB of process ``pid`` and its descendants
+    (None: probes nothing). The whole tree counts, so that a server whose work
+    runs in worker processes (granian) is measured by its main process id."""
 
     def __init__(self, pid: int | None) -> None:
         self.pid = pid
@@ -220,25 +222,79 @@ class Probe:
             into[f"{phase}.rss"] = self.rss_kib()
             into[f"{phase}.time"] = time.monotonic()
 
+    def tree(self) -> list[int]:
+        """``pid`` and its live descendants."""
+        assert self.pid is not None
+        found, todo = [], [self.pid]
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            todo.extend(children(pid))
+        return found
+
     def cpu_seconds(self) -> float:
-        """User + system CPU time of every thread, in seconds (nanosecond precision
-        from ``schedstat`` where the kernel provides it)."""
-        total = 0
-        try:
-            for task in os.listdir(f"/proc/{self.pid}/task"):
-                with open(f"/proc/{self.pid}/task/{task}/schedstat") as fh:
-                    total += int(fh.read().split()[0])
-        except (OSError, ValueError, IndexError):
-            total = 0
-        if total > 0:
-            return total / 1e9
-        with open(f"/proc/{self.pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time of every thread of the tree, in seconds (nanosecond
+        precision from ``schedstat`` where the kernel provides it)."""
+        root, *rest = self.tree()
+        return _cpu_seconds(root) + sum(_gone_is_zero(_cpu_seconds, pid) for pid in rest)
 
     def rss_kib(self) -> float:
-        with open(f"/proc/{self.pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return float(line.split()[1])
-        raise ValueError("no VmRSS")
+        """Resident memory of the tree, in KiB (shared pages count once per process)."""
+        root, *rest = self.tree()
+        return _rss_kib(root) + sum(_gone_is_zero(_rss_kib, pid) for pid in rest)
+
+
+def children(pid: int) -> list[int]:
+    """Child process ids of ``pid``: ``/proc/<pid>/task/*/children`` where the kernel
+    has it, else a scan of every process's parent id."""
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    try:
+        for task in tasks:
+            with open(f"/proc/{pid}/task/{task}/children") as fh:
+                found.extend(int(child) for child in fh.read().split())
+        return found
+    except FileNotFoundError:  # no CONFIG_PROC_CHILDREN
+        pass
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with (
+                contextlib.suppress(OSError, ValueError, IndexError),
+                open(f"/proc/{entry}/stat") as fh,
+            ):
+                if int(fh.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry))
+    return found
+
+
+def _gone_is_zero(read: Callable[[int], float], pid: int) -> float:
+    try:
+        return read(pid)
+    except (OSError, ValueError):
+        return 0.0  # a descendant that exited meanwhile
+
+
+def _cpu_seconds(pid: int) -> float:
+    total = 0
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/schedstat") as fh:
+                total += int(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        total = 0
+    if total > 0:
+        return total / 1e9
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_kib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return float(line.split()[1])
+    raise ValueError("no VmRSS")

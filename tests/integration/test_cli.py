@@ -17,7 +17,7 @@ import pytest
 
 import fastcomm
 from fastcomm import cli
-from fastcomm.config import Config
+from fastcomm.config import ECHO_MAX_MESSAGE_SIZE, Config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -223,6 +223,7 @@ def test_flags_reach_the_runtime(
         heartbeat=2.5,
         log_format="json",
         max_connections=3,
+        max_message_size=ECHO_MAX_MESSAGE_SIZE,  # the echo endpoint's own default
     )
 
 

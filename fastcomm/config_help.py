@@ -1,0 +1,81 @@
+"""What each setting means, and its unit: the one table ``--help`` and the docs use."""
+
+from __future__ import annotations
+
+__all__ = ["BYTES", "HELP", "SECONDS", "SIZES"]
+
+BYTES, SECONDS = "bytes", "seconds"
+#: What each setting means and its unit ("" when it has none), by section: the
+#: one description that ``fastcomm serve --help`` and the docs are made from.
+HELP: dict[str, dict[str, tuple[str, str]]] = {
+    "listening": {
+        "host": ("address to listen on", ""),
+        "port": ("port to listen on; 0 picks a free one", ""),
+        "path": ("URL path of the WebSocket endpoint", ""),
+        "app": ("the App: module:attr or path/to/file.py:attr", ""),
+        "echo": (
+            "serve an echo endpoint instead of the protocol, for conformance testing; "
+            "max_message_size then defaults to 16 MiB + 1 KiB",
+            "",
+        ),
+        "demo": ("serve the demo chat page at /demo", ""),
+        "transport": ("what serves the sockets", ""),
+        "workers": ("processes; more than one needs a shared broker", ""),
+        "broker": ("where channel state lives", ""),
+    },
+    "TLS": {
+        "ssl_certfile": ("PEM certificate chain: serve wss://; needs ssl_keyfile", "file"),
+        "ssl_keyfile": ("PEM private key of ssl_certfile", "file"),
+    },
+    "HTTP API": {
+        "api_key": ("turns the HTTP API on; X-API-Key or 'Authorization: apikey KEY'", ""),
+        "api_port": ("the HTTP API's own port, on the picows transport", ""),
+        "api_max_body": ("request body limit; 413 above it", BYTES),
+    },
+    "limits": {
+        "max_connections": ("open connections; more get HTTP 503", "connections"),
+        "max_pending_handshakes": ("connections not yet upgraded; 503 beyond", "connections"),
+        "max_message_size": (
+            "message size after reassembly; close 1009 above it (16 MiB + 1 KiB with echo)",
+            BYTES,
+        ),
+        "max_outbound_buffer": ("unsent data per connection; close 4008 above it", BYTES),
+        "allowed_origins": ("browser Origin allowed (none given: any)", ""),
+        "rate_limit": ("messages per connection, sustained; rate_limited beyond", "per second"),
+        "rate_burst": ("messages a connection may send at once", "messages"),
+        "rate_limit_close_after": ("rate_limited errors in a row before close 4029", "errors"),
+        "frame_rate_limit": ("frames per connection; unset: 4x rate_limit + 100", "per second"),
+        "frame_burst": ("frames at once; unset: 4x rate_burst + 100", "frames"),
+        "max_subscriptions": ("channels per connection", "channels"),
+        "max_channels": ("channels with subscribers on this node", "channels"),
+        "max_resumable_sessions": ("detached sessions kept; the oldest go first", "sessions"),
+        "max_channel_length": ("longest channel name", "characters"),
+    },
+    "timeouts": {
+        "handshake_timeout": ("time allowed for the HTTP upgrade", SECONDS),
+        "heartbeat": ("ping a connection idle for this long", SECONDS),
+        "heartbeat_timeout": ("close 1001 if the pong takes longer", SECONDS),
+        "drain_timeout": ("on SIGTERM/SIGINT, wait this long for handlers", SECONDS),
+        "session_ttl": ("how long a disconnected session can be resumed", SECONDS),
+    },
+    "auth": {
+        "jwt_secret": ("verify a JWT on every connection with this key", ""),
+        "jwt_algorithms": ("JWT algorithms accepted", ""),
+        "jwt_audience": ("required JWT aud claim", ""),
+        "jwt_issuer": ("required JWT iss claim", ""),
+    },
+    "channels": {
+        "history_size": ("publications kept per channel for recovery", "publications"),
+        "history_ttl": ("how long publications are kept", SECONDS),
+        "presence": ("track who is subscribed", ""),
+        "join_leave": ("send join/leave events to subscribers", ""),
+        "client_publish": ("let clients publish", ""),
+        "namespaces": ("per-pattern channel settings (TOML [[namespaces]] only)", ""),
+    },
+    "tuning and logs": {
+        "read_buffer_size": ("initial read buffer per connection", BYTES),
+        "log_level": ("least severe level logged", ""),
+        "log_format": ("json: one JSON object per line", ""),
+    },
+}
+SIZES = frozenset(n for section in HELP.values() for n, (_, u) in section.items() if u == BYTES)
