@@ -129,7 +129,7 @@ class FrameAssembler:
     connection is normally closed).
     """
 
-    __slots__ = ("_buffer", "_decoder", "_fragments", "_max_fragments", "_max_size", "_opcode")
+    __slots__ = ("_buffer", "_decoder", "_fragments", "_max_fragments", "_max_size", "opcode")
 
     def __init__(self, max_message_size: int, max_fragments: int | None = None) -> None:
         """Accept whole messages of up to ``max_message_size`` bytes (>= 0), in at most
@@ -140,7 +140,7 @@ class FrameAssembler:
         self._max_fragments = (
             max(16, max_message_size // MIN_FRAGMENT) if max_fragments is None else max_fragments
         )
-        self._opcode = 0  # opcode of the open fragmented message; 0 when none
+        self.opcode = 0  # opcode of the open fragmented message, 0 when none (read-only)
         self._buffer = bytearray()
         self._fragments = 0
         self._decoder: codecs.IncrementalDecoder | None = None
@@ -148,7 +148,7 @@ class FrameAssembler:
     @property
     def in_progress(self) -> bool:
         """True while a fragmented message is being assembled."""
-        return self._opcode != 0
+        return self.opcode != 0
 
     @property
     def max_message_size(self) -> int:
@@ -157,7 +157,7 @@ class FrameAssembler:
 
     def reset(self) -> None:
         """Drop any partly assembled message."""
-        self._opcode = 0
+        self.opcode = 0
         self._buffer = bytearray()
         self._fragments = 0
         self._decoder = None
@@ -175,7 +175,7 @@ class FrameAssembler:
         the assembler is then reset. Raises :class:`ValueError`, without
         changing state, for a control opcode (8-10): those are never data.
         """
-        if fin and not rsv and not self._opcode and _TEXT <= opcode <= _BINARY:
+        if fin and not rsv and not self.opcode and _TEXT <= opcode <= _BINARY:
             # The common case, first: one whole unfragmented message.
             if len(payload) > self._max_size:
                 raise ProtocolViolation(CloseCode.MESSAGE_TOO_BIG, "message too big")
@@ -187,7 +187,7 @@ class FrameAssembler:
         if opcode == _CONTINUATION:
             return self._continue(fin, payload)
         if _TEXT <= opcode <= _BINARY:
-            if self._opcode:
+            if self.opcode:
                 raise self._fail(
                     CloseCode.PROTOCOL_ERROR, "new data frame inside a fragmented message"
                 )
@@ -215,13 +215,13 @@ class FrameAssembler:
                         CloseCode.INVALID_TEXT, "TEXT message is not valid UTF-8"
                     ) from None
             self._decoder = decoder
-        self._opcode = opcode
+        self.opcode = opcode
         self._buffer = bytearray(payload)
         self._fragments = 1
 
     def _continue(self, fin: bool, payload: bytes) -> tuple[int, bytes] | None:
         """Add a CONTINUATION fragment; return the message on the final one."""
-        opcode = self._opcode
+        opcode = self.opcode
         if not opcode:
             raise self._fail(CloseCode.PROTOCOL_ERROR, "continuation frame without a message")
         if len(self._buffer) + len(payload) > self._max_size:

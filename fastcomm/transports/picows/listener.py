@@ -42,6 +42,7 @@ class ServerListener(WSListener):
         "accept",
         "assembler",
         "conn",
+        "max_size",
         "node",
         "peer_addr",
         "receive",
@@ -52,7 +53,8 @@ class ServerListener(WSListener):
         self.node = node
         self.accept: Accept | None = accept  # what the handshake decided, until connected
         self.receive = node.receive
-        self.assembler = FrameAssembler(node.config.max_message_size)
+        self.max_size = node.config.max_message_size
+        self.assembler = FrameAssembler(self.max_size)
         self.conn: Connection | None = None
         self.ws: WSTransport | None = None
         self.peer_addr: tuple[str, int] | None = None
@@ -92,7 +94,26 @@ class ServerListener(WSListener):
                 conn.fail(CloseCode.RATE_LIMITED, "frame rate exceeded")
             return
         msg_type = frame.msg_type
-        if not (msg_type is _TEXT or msg_type is _BINARY or msg_type is _CONTINUATION):
+        if (
+            (msg_type is _TEXT or msg_type is _BINARY)
+            and frame.fin
+            and not (frame.rsv1 or frame.rsv2 or frame.rsv3)
+            and not self.assembler.opcode
+        ):
+            # The common case, checked inline: one whole message that is trivially
+            # valid (within the size limit; binary, or ASCII text). Anything else goes
+            # through the assembler, which owns every rule.
+            payload = frame.get_payload_as_bytes()
+            if len(payload) <= self.max_size and (msg_type is _BINARY or payload.isascii()):
+                if conn.closed:
+                    return  # data after our CLOSE is ignored
+                try:
+                    self.receive(conn, msg_type is _BINARY, payload)
+                except Exception:
+                    log.exception("unexpected error while handling a message")
+                    conn.close(CloseCode.INTERNAL_ERROR, "internal error")
+                return
+        elif not (msg_type is _TEXT or msg_type is _BINARY or msg_type is _CONTINUATION):
             self._on_control(transport, conn, frame, msg_type)
             return
         if conn.closed:
