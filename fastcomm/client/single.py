@@ -25,7 +25,6 @@ from typing import Any, Self
 
 from fastcomm.client.codec import ClientCodec, Decoded
 from fastcomm.client.connection import DEFAULT_MAX_MESSAGE_SIZE, ClientConnection
-from fastcomm.client.handshake import with_query
 from fastcomm.client.inbox import Inbox
 from fastcomm.errors import ClientError, CloseCode, ConnectionClosed
 from fastcomm.protocol.codec import JSON_SUBPROTOCOL
@@ -125,12 +124,15 @@ class SingleClient:
     # -- extension points ---------------------------------------------------------
     async def _open(self, resume: str | None = None) -> ClientConnection:
         """Open a new connection (resuming ``resume`` if given) and make it current."""
+        headers = dict(self.headers)
+        if resume:
+            headers["Fastcomm-Resume"] = resume  # not in the URL: kept out of access logs
         conn = await ClientConnection.open(
-            with_query(self.url, resume=resume),
+            self.url,
             self.codec,
             on_push=self._on_push,
             on_closed=self._on_connection_closed,
-            headers=self.headers,
+            headers=headers,
             timeout=self.timeout,
             max_message_size=self.max_message_size,
             ssl=self.ssl,

@@ -32,6 +32,7 @@ from fastcomm.protocol.codec import Codec
 from fastcomm.protocol.messages import Welcome
 from fastcomm.routing.router import Router
 from fastcomm.sessions.connection import Connection
+from fastcomm.sessions.identity import ConnectRequest
 from fastcomm.sessions.registry import SessionRegistry
 from fastcomm.sessions.transport import Transport
 from fastcomm.stats import Stats
@@ -40,9 +41,19 @@ from fastcomm.web.demo import demo_config
 if TYPE_CHECKING:
     from fastcomm.app import App
 
-__all__ = ["Node"]
+__all__ = ["RESUME_HEADER", "Node", "resume_token"]
 
 log = logging.getLogger("fastcomm.server")
+
+
+RESUME_HEADER = "Fastcomm-Resume"
+"""Header that may carry the resume token instead of the ``resume`` query parameter
+(for clients that can set headers: it keeps the token out of URLs and access logs)."""
+
+
+def resume_token(request: ConnectRequest) -> str | None:
+    """The resume token of an upgrade: the ``Fastcomm-Resume`` header, else ``?resume=``."""
+    return request.headers.get(RESUME_HEADER) or request.query.get("resume") or None
 
 
 class Node:
@@ -100,7 +111,7 @@ class Node:
         """Register an accepted connection: session (new or resumed), welcome, channels."""
         identity, request = accept.identity, accept.request
         session, resumed = self.sessions.attach(
-            identity.user, identity.meta, request.query.get("resume")
+            identity.user, identity.meta, resume_token(request)
         )
         conn = Connection(
             transport,

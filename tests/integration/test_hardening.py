@@ -188,6 +188,18 @@ async def test_resume_tokens_rotate() -> None:
         await replay.close()
 
 
+async def test_resume_token_may_travel_in_a_header_instead_of_the_url() -> None:
+    async with running() as server:
+        ws = await websockets.connect(server.url)
+        first = json.loads(await ws.recv())
+        await ws.close()
+        await eventually(lambda: not server.node.connections)
+        headers = {"Fastcomm-Resume": first["resume_token"]}
+        async with websockets.connect(server.url, additional_headers=headers) as again:
+            welcome = json.loads(await again.recv())
+        assert welcome["resumed"] and welcome["session"] == first["session"]
+
+
 async def test_resumable_sessions_and_channels_are_capped() -> None:
     async with running(max_resumable_sessions=3, max_channels=2) as server:
         for _ in range(5):
