@@ -67,6 +67,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     max_pending_handshakes: int = 1024
     max_message_size: int = 1 * MiB
     max_outbound_buffer: int = 4 * MiB
+    max_total_outbound: int = 1024 * MiB
     allowed_origins: tuple[str, ...] = ()
     rate_limit: float = 200.0
     rate_burst: int = 400

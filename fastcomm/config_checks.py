@@ -43,6 +43,7 @@ _POSITIVE = (
     "max_pending_handshakes",
     "max_message_size",
     "max_outbound_buffer",
+    "max_total_outbound",
     "rate_limit",
     "rate_burst",
     "rate_limit_close_after",

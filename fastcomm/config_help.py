@@ -40,6 +40,10 @@ HELP: dict[str, dict[str, tuple[str, str]]] = {
             BYTES,
         ),
         "max_outbound_buffer": ("unsent data per connection; close 4008 above it", BYTES),
+        "max_total_outbound": (
+            "unsent data over all connections; each slow one then gets its share (4008)",
+            BYTES,
+        ),
         "allowed_origins": ("browser Origin allowed (none given: any)", ""),
         "rate_limit": ("messages per connection, sustained; rate_limited beyond", "per second"),
         "rate_burst": ("messages a connection may send at once", "messages"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-__all__ = ["Stats"]
+__all__ = ["OutboundBudget", "Stats"]
 
 
 class Stats:
@@ -46,3 +46,22 @@ class Stats:
     @property
     def uptime(self) -> float:
         return time.monotonic() - self.started
+
+
+class OutboundBudget:
+    """Unsent bytes allowed over all connections (``total``), shared by those whose
+    transport is paused (``paused`` of them): each may hold ``total // paused``
+    when that is less than its own limit."""
+
+    __slots__ = ("paused", "total")
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.paused = 0
+
+    def limit(self, own: int) -> int:
+        """The outbound limit of one paused connection whose own limit is ``own``."""
+        paused = self.paused
+        if paused and paused * own > self.total:
+            return self.total // paused
+        return own

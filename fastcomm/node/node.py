@@ -35,7 +35,7 @@ from fastcomm.sessions.connection import Connection
 from fastcomm.sessions.identity import ConnectRequest
 from fastcomm.sessions.registry import SessionRegistry
 from fastcomm.sessions.transport import Transport
-from fastcomm.stats import Stats
+from fastcomm.stats import OutboundBudget, Stats
 from fastcomm.web.demo import demo_config
 
 if TYPE_CHECKING:
@@ -95,6 +95,7 @@ class Node:
         )
         self._sweeper: asyncio.Task[None] | None = None
         self._max_outbound = config.max_outbound_buffer
+        self.outbound = OutboundBudget(config.max_total_outbound)
         self._burst = float(config.rate_burst)
         # Echo mode serves conformance suites: no budget on frames.
         frame_burst = config.frame_burst or 4 * config.rate_burst + 100
@@ -110,9 +111,7 @@ class Node:
     def attach(self, transport: Transport, accept: Accept) -> Connection:
         """Register an accepted connection: session (new or resumed), welcome, channels."""
         identity, request = accept.identity, accept.request
-        session, resumed = self.sessions.attach(
-            identity.user, identity.meta, resume_token(request)
-        )
+        session, resumed = self.sessions.attach(identity.user, identity.meta, resume_token(request))
         conn = Connection(
             transport,
             accept.codec,
@@ -122,6 +121,7 @@ class Node:
             max_outbound=self._max_outbound,
             rate_burst=self._burst,
             frame_burst=self._frame_burst,
+            budget=self.outbound,
         )
         session.conn = conn
         self.connections.add(conn)

@@ -2,7 +2,8 @@
 
 Sending never blocks and never grows memory without bound: once the
 transport's buffer passes ``max_outbound_buffer`` the connection is closed
-with 4008 (slow consumer) and further sends are dropped. The connection
+with 4008 (slow consumer) and further sends are dropped. Paused connections
+also share one budget over all of them (``max_total_outbound``). The connection
 knows its socket only through the :class:`~fastcomm.sessions.transport.Transport`
 interface.
 """
@@ -16,6 +17,7 @@ from fastcomm.errors import CloseCode
 from fastcomm.protocol.codec import Codec
 from fastcomm.protocol.frames import close_reason
 from fastcomm.protocol.messages import ErrorReply
+from fastcomm.stats import OutboundBudget
 
 if TYPE_CHECKING:
     from fastcomm.sessions.identity import ConnectRequest
@@ -44,6 +46,7 @@ class Connection:
     __slots__ = (
         "__weakref__",
         "_abort_timer",
+        "_budget",
         "_high_water",
         "_stats",
         "_write",
@@ -72,6 +75,7 @@ class Connection:
         max_outbound: int,
         rate_burst: float,
         frame_burst: float = float("inf"),
+        budget: OutboundBudget | None = None,
     ) -> None:
         self.transport = transport
         self.codec = codec
@@ -81,6 +85,7 @@ class Connection:
         self._write = transport.writer(codec.binary)
         self._abort_timer: asyncio.TimerHandle | None = None
         self._high_water = max_outbound
+        self._budget = budget if budget is not None else OutboundBudget(max_outbound)
         self.closed = False
         self.paused = False
         self.rate_tokens = rate_burst
@@ -127,7 +132,7 @@ class Connection:
         """Send bytes already encoded with this connection's codec."""
         if self.closed:
             return False
-        if self.paused and self.transport.buffered() + len(data) > self._high_water:
+        if self.paused and self.transport.buffered() + len(data) > self._limit():
             self._stats.slow_consumers += 1
             self.close(CloseCode.SLOW_CONSUMER, "slow consumer")
             return False
@@ -143,11 +148,21 @@ class Connection:
         """
         if self.closed:
             return False
-        if self.paused and self.transport.buffered() + size > self._high_water:
+        if self.paused and self.transport.buffered() + size > self._limit():
             self._stats.slow_consumers += 1
             self.close(CloseCode.SLOW_CONSUMER, "slow consumer")
             return False
         return True
+
+    def _limit(self) -> int:
+        return self._budget.limit(self._high_water)
+
+    def set_paused(self, paused: bool) -> None:
+        """The transport's writing is paused (its buffer is above its high-water
+        mark) or resumed; paused connections share the server's outbound budget."""
+        if paused is not self.paused:
+            self.paused = paused
+            self._budget.paused += 1 if paused else -1
 
     def send_error(self, rid: int | None, code: str, message: str, details: Any = None) -> None:
         """Send an ``error`` reply and count it."""
@@ -173,6 +188,7 @@ class Connection:
 
     def disconnected(self) -> None:
         """The transport is gone: nothing more is sent, the close timer stops."""
+        self.set_paused(False)
         self.closed = True
         if self._abort_timer is not None:
             self._abort_timer.cancel()

@@ -119,3 +119,21 @@ async def test_reserve_closes_a_paused_connection_over_its_outbound_limit() -> N
     assert not conn.reserve(11)
     assert transport.closed_with == (4008, b"slow consumer")
     assert node.stats.slow_consumers == 1
+
+
+async def test_paused_connections_share_the_total_outbound_budget() -> None:
+    node = make_node(fastcomm.App(), max_outbound_buffer=4096, max_total_outbound=3000)
+    opened = [connect(node) for _ in range(3)]
+    for conn, _ in opened:
+        conn.set_paused(True)
+    assert node.outbound.paused == 3
+    (first, t1), (second, t2), (third, _) = opened
+    t1.pending = t2.pending = 990  # each may hold 3000 // 3 = 1000 bytes now
+    assert first.reserve(10)
+    assert not first.reserve(11)
+    assert t1.closed_with == (4008, b"slow consumer")
+    third.set_paused(False)
+    t1.drop()  # gone: no longer holds a share
+    assert node.outbound.paused == 1
+    assert second.reserve(3000 - 990)  # alone: the whole budget (less than its own limit)
+    assert not second.reserve(3000 - 990 + 1)

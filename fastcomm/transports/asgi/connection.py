@@ -86,7 +86,7 @@ class AsgiTransport:
         self._reader = asyncio.current_task()
         self._writer = asyncio.get_running_loop().create_task(self._write_loop())
         conn = self.conn = node.attach(self, accept)
-        conn.paused = bool(self._outbox)
+        conn.set_paused(bool(self._outbox))
         try:
             await self._read_loop(conn, receive)
         except asyncio.CancelledError:
@@ -142,7 +142,7 @@ class AsgiTransport:
                     self._size -= len(data)
                 conn = self.conn
                 if conn is not None:
-                    conn.paused = False
+                    conn.set_paused(False)
                 if self._close is not None:
                     code, reason = self._close
                     await send({"type": "websocket.close", "code": code, "reason": reason.decode()})
@@ -197,7 +197,7 @@ class AsgiTransport:
             outbox.append((binary, data))
             conn = self.conn
             if conn is not None:
-                conn.paused = True
+                conn.set_paused(True)
             wake.set()
 
         return write

@@ -77,11 +77,11 @@ class ServerListener(WSListener):
 
     def pause_writing(self) -> None:
         if self.conn is not None:
-            self.conn.paused = True
+            self.conn.set_paused(True)
 
     def resume_writing(self) -> None:
         if self.conn is not None:
-            self.conn.paused = False
+            self.conn.set_paused(False)
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         conn = self.conn
