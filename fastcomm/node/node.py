@@ -28,6 +28,7 @@ from fastcomm.node.admission import Accept, Admission
 from fastcomm.node.api import ServerApi
 from fastcomm.node.brokers import make_broker
 from fastcomm.node.limits import connection_capacity
+from fastcomm.node.memory import MemoryReturn
 from fastcomm.protocol.codec import Codec
 from fastcomm.protocol.messages import Welcome
 from fastcomm.routing.router import Router
@@ -96,6 +97,7 @@ class Node:
         self._sweeper: asyncio.Task[None] | None = None
         self._max_outbound = config.max_outbound_buffer
         self.outbound = OutboundBudget(config.max_total_outbound)
+        self.memory = MemoryReturn()
         self._burst = float(config.rate_burst)
         # Echo mode serves conformance suites: no budget on frames.
         frame_burst = config.frame_burst or 4 * config.rate_burst + 100
@@ -264,6 +266,7 @@ class Node:
                 elif conn.idle >= config.heartbeat and conn.transport.ping():
                     conn.ping_sent = now
             self.sessions.expire()
+            self.memory.check(self.stats.slow_consumers, self.outbound.paused)
 
 
 async def _guard(awaitable: Any) -> None:
