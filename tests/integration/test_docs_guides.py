@@ -1,6 +1,7 @@
 """docs/CHANNELS.md, docs/AUTH.md and docs/HTTP-API.md's commands and code, run
 as written against real servers (blocks found and run as
-tests/integration/docblocks.py says: only ports change).
+tests/integration/docblocks.py says: only ports change), and the message
+shapes of docs/PROTOCOL.md compared with what a server sends.
 
 HTTP-API.md's request and response bodies are checked by
 tests/unit/test_http_api_docs.py; its curl session runs here.
@@ -31,6 +32,7 @@ from fastcomm.loadgen.target import ChildServer, free_port
 from tests.integration.docblocks import DOCS, ENV, block, commands, port_env, split_env
 
 CHANNELS, AUTH, HTTP_API = DOCS / "CHANNELS.md", DOCS / "AUTH.md", DOCS / "HTTP-API.md"
+PROTOCOL = DOCS / "PROTOCOL.md"
 SECRET = "a long random secret, 32 bytes or more"  # the docs' own
 
 
@@ -234,3 +236,28 @@ def test_curl_session(tmp_path: Path) -> None:
             assert result.returncode == 0, (line, result.stderr)
             answer = json.loads(result.stdout)
             assert "result" in answer or "openapi" in answer, (line, answer)
+
+
+def shape(name: str) -> dict[str, Any]:
+    """A PROTOCOL.md message shape; its placeholders (``<int|null>``, ``…``) read as null."""
+    text = block(name, PROTOCOL).replace("<int|null>", "null").replace("…", "null")
+    parsed: dict[str, Any] = json.loads(text)
+    return parsed
+
+
+async def test_protocol_shapes_are_what_the_server_sends() -> None:
+    """The shapes are not meant to be copied; their fields and fixed values must be real."""
+    async with (
+        fastcomm.Server(fastcomm.App(), port=0) as server,
+        websockets.connect(f"ws://127.0.0.1:{server.port}/ws") as ws,
+    ):
+        hello = await recv(ws)
+        error = await ask(ws, {"type": "no such type", "id": 1})
+    documented = shape("welcome-shape")
+    assert hello.keys() == documented.keys()
+    assert {
+        k: hello[k] for k in ("type", "resumed", "heartbeat", "max_message_size", "protocol")
+    } == {
+        k: documented[k] for k in ("type", "resumed", "heartbeat", "max_message_size", "protocol")
+    }
+    assert error.keys() == shape("error-shape").keys() and error["code"] == "unknown_type"
