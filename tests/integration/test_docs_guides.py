@@ -158,7 +158,7 @@ async def test_jwt_in_code(tmp_path: Path) -> None:
     [argv] = commands("fastcomm serve myapp:app --port 8000", {"8000": str(port)})
     claims = json.loads(block("channels-claim", AUTH))
     good = token({**claims, "aud": "chat", "iss": "https://auth.example"})
-    with served(argv, ENV, tmp_path, port):
+    with served(argv, ENV, tmp_path, port) as server:
         url = f"ws://127.0.0.1:{port}/ws"
         assert await refusal(url) == (401, "401 missing token")
         forged = token(
@@ -176,6 +176,7 @@ async def test_jwt_in_code(tmp_path: Path) -> None:
             members = await ask(ws, {"type": "presence", "id": 3, "channel": "chat:lobby"})
             elsewhere = await ask(ws, {"type": "subscribe", "id": 4, "channel": "news"})
     assert [m["user"] for m in members["members"]] == ["alice"]
+    assert "InsecureKeyLengthWarning" not in server.output()
     assert members["members"][0]["meta"]["channels"] == claims["channels"]
     assert elsewhere["code"] == "forbidden"  # not in the channels claim
 
@@ -184,7 +185,7 @@ async def test_jwt_on_the_command_line(tmp_path: Path) -> None:
     port = free_port()
     [line] = commands(block("jwt-cli", AUTH), {})
     argv, env = split_env(line, port_env(port))
-    with served(argv, env, tmp_path, port):
+    with served(argv, env, tmp_path, port) as server:
         url = f"ws://127.0.0.1:{port}/ws?token="
         assert await refusal(url + token({"sub": "bob", "aud": "other"})) == (
             401, "401 invalid token audience",
@@ -194,6 +195,7 @@ async def test_jwt_on_the_command_line(tmp_path: Path) -> None:
             await ask(ws, {"type": "subscribe", "id": 1, "channel": "room"})
             members = await ask(ws, {"type": "presence", "id": 2, "channel": "room"})
     assert [m["user"] for m in members["members"]] == ["bob"]
+    assert "InsecureKeyLengthWarning" not in server.output()  # the documented secret is long enough
 
 
 async def test_refreshing_the_token_of_the_python_client() -> None:
