@@ -1,12 +1,10 @@
 """The README's commands and code, run as written against real servers.
 
-A block is found by the marker line ``<!-- test: NAME -->`` just before it
-(a fenced block, or an indented one). Only the ports change: ``8000`` and
-``8001`` become free ports, and ``fastcomm`` runs as ``python -m fastcomm``
-(this checkout, not whichever copy is installed). The HTTP API example names
-no main port, so that server gets its free one from ``FASTCOMM_PORT``.
-websocat may be missing: its session is replayed line by line with the
-``websockets`` library instead, and curl (if missing) with urllib.
+Blocks are found and run as tests/integration/docblocks.py says: only the
+ports change. The HTTP API example names no main port, so that server gets
+its free one from ``FASTCOMM_PORT``. websocat may be missing: its session is
+replayed line by line with the ``websockets`` library instead, and curl (if
+missing) with urllib.
 """
 
 from __future__ import annotations
