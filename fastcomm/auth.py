@@ -3,7 +3,7 @@
 ::
 
     app = fastcomm.App()
-    fastcomm.auth.JWT("a long random secret", audience="chat").install(app)
+    fastcomm.auth.JWT("a long random secret, 32 bytes or more", audience="chat").install(app)
 
 A :class:`JWT` is the app's connect hook: it reads the token that the
 handshake found (``Authorization: Bearer ...`` or ``?token=``), verifies it,

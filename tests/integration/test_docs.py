@@ -1,20 +1,16 @@
 """The README's commands and code, run as written against real servers.
 
-A block is found by the marker line ``<!-- test: NAME -->`` just before it
-(a fenced block, or an indented one). Only the ports change: ``8000`` and
-``8001`` become free ports, and ``fastcomm`` runs as ``python -m fastcomm``
-(this checkout, not whichever copy is installed). The HTTP API example names
-no main port, so that server gets its free one from ``FASTCOMM_PORT``.
-websocat may be missing: its session is replayed line by line with the
-``websockets`` library instead, and curl (if missing) with urllib.
+Blocks are found and run as tests/integration/docblocks.py says: only the
+ports change. The HTTP API example names no main port, so that server gets
+its free one from ``FASTCOMM_PORT``. websocat may be missing: its session is
+replayed line by line with the ``websockets`` library instead, and curl (if
+missing) with urllib.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import re
 import shlex
 import shutil
 import subprocess
@@ -28,39 +24,9 @@ import pytest
 import websockets
 
 from fastcomm.loadgen.target import ChildServer, free_port
+from tests.integration.docblocks import ENV, ROOT, block, commands
 
-ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-
-
-def block(name: str, doc: Path = README) -> str:
-    """The text of the block after ``<!-- test: name -->`` in ``doc``."""
-    lines = doc.read_text().splitlines()
-    i = lines.index(f"<!-- test: {name} -->") + 1
-    while not lines[i].strip():
-        i += 1
-    if lines[i].startswith("```"):
-        return "\n".join(lines[i + 1 : lines.index("```", i + 1)]) + "\n"
-    body = []
-    while i < len(lines) and (lines[i].startswith("    ") or not lines[i].strip()):
-        body.append(lines[i][4:])
-        i += 1
-    return "\n".join(body).strip() + "\n"
-
-
-def commands(text: str, ports: dict[str, str]) -> list[list[str]]:
-    """Shell command lines of ``text`` as argument lists, ports substituted."""
-    for old, new in ports.items():
-        text = re.sub(rf"\b{old}\b", new, text)
-    result = []
-    for line in text.replace("\\\n", " ").splitlines():
-        argv = shlex.split(line, comments=True)
-        if argv and argv[0] == "fastcomm":
-            argv = [sys.executable, "-m", "fastcomm", *argv[1:]]
-        if argv:
-            result.append(argv)
-    return result
 
 
 @pytest.fixture(scope="module")

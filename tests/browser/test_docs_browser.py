@@ -1,0 +1,110 @@
+"""docs/BROWSER.md's and docs/AUTH.md's JavaScript, run as written in real
+Chromium against a real server, and the demo command.
+
+Blocks are found as tests/integration/docblocks.py says; only ports change.
+Each snippet runs as a module script in a page on the server's origin (so
+``/fastcomm.js`` and ``/ws`` resolve there). The names a snippet leaves to
+the application (``render``, ``resync``, ``getFreshToken``, ``fetchToken``)
+are defined on the page first; a snippet that starts from ``Client.connect``
+gets the documented ``import`` line before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fastcomm.loadgen.target import ChildServer, free_port
+from tests.integration.docblocks import DOCS, ENV, ROOT, block, commands, port_env
+
+BROWSER, AUTH = DOCS / "BROWSER.md", DOCS / "AUTH.md"
+IMPORT = 'import { Client } from "/fastcomm.js";\n'
+APPLICATION = """() => {
+  window.rendered = [];
+  window.tokens = 0;
+  window.render = (data) => rendered.push(data);
+  window.resync = () => rendered.push("resync");
+  window.getFreshToken = window.fetchToken = () => `user${++tokens}`;
+}"""
+
+
+@pytest.fixture
+def tour(tmp_path: Path) -> Iterator[ChildServer]:
+    """The README's myapp.py (``add`` and a connect hook: user = token), served
+    by the README's command."""
+    (tmp_path / "myapp.py").write_text(block("tour"))
+    [argv] = commands(block("serve"), {"8000": "{port}"})
+    with ChildServer(argv, name="the tour", env=ENV, cwd=tmp_path, ready="/readyz") as server:
+        yield server
+
+
+async def run_module(browser: Any, port: int, source: str) -> Any:
+    """Run ``source`` as a module script on the server's origin; returns
+    ``window.docResult``, which the source must set at its end."""
+    page = await browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda msg: print("console:", msg.text))
+    await page.goto(f"http://127.0.0.1:{port}/healthz")
+    await page.evaluate(APPLICATION)
+    await page.add_script_tag(content=source, type="module")
+    deadline = time.monotonic() + 15
+    while not errors and time.monotonic() < deadline:
+        if (result := await page.evaluate("window.docResult")) is not None:
+            return result
+        await asyncio.sleep(0.05)
+    raise AssertionError(errors or "the snippet did not finish within 15 s")
+
+
+async def test_the_client_example(browser: Any, tour: ChildServer) -> None:
+    source = block("client", BROWSER).replace("8000", str(tour.port))
+    source += """
+window.docResult = {
+  sum, members, epoch, messages: messages.length, rendered, state: client.state,
+  offsets: [sub.offset, sub.closed],
+};
+"""
+    result = await run_module(browser, tour.port, source)
+    assert result["sum"] == 3
+    assert [m["user"] for m in result["members"]] == ["…"]  # the example's token is the user
+    assert result["rendered"] == [{"text": "hi"}]
+    assert result["state"] == "closed" and result["offsets"] == [1, True]
+    assert isinstance(result["epoch"], str) and result["messages"] == 0
+
+
+@pytest.mark.parametrize(
+    ("doc", "name"),
+    [(BROWSER, "token-function"), (AUTH, "token-function")],
+    ids=["BROWSER", "AUTH"],
+)
+async def test_token_as_a_function(browser: Any, tour: ChildServer, doc: Path, name: str) -> None:
+    source = IMPORT + block(name, doc)
+    source += "const user = (await client.call({type: 'add', a: 1, b: 1}), client.session);\n"
+    source += "await client.close();\nwindow.docResult = {session: user, tokens};\n"
+    result = await run_module(browser, tour.port, source)
+    assert result["tokens"] == 1 and result["session"]  # asked once, before the attempt
+
+
+def get(url: str) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.status, response.headers["Content-Type"]
+
+
+async def test_the_demo_command(tmp_path: Path) -> None:
+    command, comment = block("demo", BROWSER).splitlines()
+    port = free_port()
+    [argv] = commands(command, {})
+    with ChildServer(argv, name="fastcomm serve --demo", port=port, env=port_env(port),
+                     cwd=ROOT, ready="/readyz") as server:  # fmt: skip
+        status, kind = await asyncio.to_thread(get, f"http://127.0.0.1:{port}/demo")
+        await asyncio.sleep(0.2)
+        printed = server.output()
+    assert (status, kind.split(";")[0]) == (200, "text/html")
+    assert comment.startswith("# logged: ")
+    assert comment.removeprefix("# logged: ").replace("8000", str(port)) in printed

@@ -1,0 +1,102 @@
+"""Reading the marked blocks of README.md and docs/*.md, and running them.
+
+A block is found by the marker line ``<!-- test: NAME -->`` just before it: a
+fenced block (indented too, as inside a list item) or an indented one. Only
+ports change when a block runs: ``8000``, ``8001`` and ``8443`` become free
+ports, and ``fastcomm``, ``uvicorn`` and ``granian`` run as ``python -m ...``
+of this interpreter (so ``fastcomm`` is this checkout). A command that names
+no port gets its free one from ``FASTCOMM_PORT``, ``UVICORN_PORT`` and
+``GRANIAN_PORT`` (see :func:`port_env`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shlex
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import websockets
+
+__all__ = [
+    "DOCS",
+    "ENV",
+    "ROOT",
+    "block",
+    "commands",
+    "port_env",
+    "split_env",
+    "welcome",
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
+ENV = {
+    **{k: v for k, v in os.environ.items() if not k.startswith("FASTCOMM_")},
+    "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+}
+PROGRAMS = ("fastcomm", "uvicorn", "granian")
+ASSIGNMENT = re.compile(r"^[A-Z_][A-Z0-9_]*=")
+
+
+def block(name: str, doc: Path = ROOT / "README.md") -> str:
+    """The text of the block after ``<!-- test: name -->`` in ``doc``."""
+    lines = doc.read_text().splitlines()
+    i = [line.strip() for line in lines].index(f"<!-- test: {name} -->") + 1
+    while not lines[i].strip():
+        i += 1
+    if lines[i].lstrip().startswith("```"):
+        indent = len(lines[i]) - len(lines[i].lstrip())
+        end = next(j for j in range(i + 1, len(lines)) if lines[j].strip() == "```")
+        return textwrap.dedent("\n".join(line[indent:] for line in lines[i + 1 : end])) + "\n"
+    body = []
+    while i < len(lines) and (lines[i].startswith("    ") or not lines[i].strip()):
+        body.append(lines[i][4:])
+        i += 1
+    return "\n".join(body).strip() + "\n"
+
+
+def commands(text: str, ports: dict[str, str]) -> list[list[str]]:
+    """Shell command lines of ``text`` as argument lists, ports substituted.
+
+    Leading ``NAME=value`` words stay in the list (see :func:`split_env`).
+    """
+    for old, new in ports.items():
+        text = re.sub(rf"\b{old}\b", new, text)
+    result = []
+    for line in text.replace("\\\n", " ").splitlines():
+        argv = shlex.split(line, comments=True)
+        at = next((i for i, word in enumerate(argv) if not ASSIGNMENT.match(word)), len(argv))
+        if at < len(argv) and argv[at] in PROGRAMS:
+            argv[at : at + 1] = [sys.executable, "-m", argv[at]]
+        if argv:
+            result.append(argv)
+    return result
+
+
+def split_env(argv: list[str], env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """``VAR=value cmd ...`` as ``cmd ...`` and ``env`` with the variables set."""
+    env = dict(env)
+    while argv and ASSIGNMENT.match(argv[0]):
+        name, _, value = argv[0].partition("=")
+        env[name] = value
+        argv = argv[1:]
+    return argv, env
+
+
+def port_env(port: int, env: dict[str, str] = ENV) -> dict[str, str]:
+    """``env`` with ``port`` as the default port of fastcomm, uvicorn and granian."""
+    return {**env, "FASTCOMM_PORT": str(port), "UVICORN_PORT": str(port), "GRANIAN_PORT": str(port)}
+
+
+async def welcome(url: str, **options: Any) -> dict[str, Any]:
+    """The first message a WebSocket client gets at ``url``: it must be ``welcome``."""
+    async with websockets.connect(url, **options) as ws:
+        first: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 10))
+    assert first["type"] == "welcome", first
+    return first

@@ -1,0 +1,265 @@
+"""docs/CHANNELS.md, docs/AUTH.md and docs/HTTP-API.md's commands and code, run
+as written against real servers (blocks found and run as
+tests/integration/docblocks.py says: only ports change), and the message
+shapes of docs/PROTOCOL.md compared with what a server sends.
+
+HTTP-API.md's request and response bodies are checked by
+tests/unit/test_http_api_docs.py; its curl session runs here.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import inspect
+import json
+import shlex
+import shutil
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+import websockets
+from websockets.exceptions import InvalidStatus
+
+import fastcomm
+from fastcomm.auth import JWT
+from fastcomm.loadgen.target import ChildServer, free_port
+from tests.integration.docblocks import DOCS, ENV, block, commands, port_env, split_env
+
+CHANNELS, AUTH, HTTP_API = DOCS / "CHANNELS.md", DOCS / "AUTH.md", DOCS / "HTTP-API.md"
+PROTOCOL = DOCS / "PROTOCOL.md"
+SECRET = "a long random secret, 32 bytes or more"  # the docs' own
+
+
+async def recv(ws: Any) -> dict[str, Any]:
+    message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 10))
+    return message
+
+
+async def ask(ws: Any, request: dict[str, Any]) -> dict[str, Any]:
+    """Send ``request`` and return the reply with its id (pushes in between are skipped)."""
+    await ws.send(json.dumps(request))
+    while (reply := await recv(ws)).get("id") != request["id"]:
+        pass
+    return reply
+
+
+def served(argv: list[str], env: dict[str, str], cwd: Path, port: int) -> ChildServer:
+    return ChildServer(argv, name=" ".join(argv[2:4]), port=port, env=env, cwd=cwd, ready="/readyz")
+
+
+async def test_chat_in_two_terminals(tmp_path: Path) -> None:
+    serve, websocat, subscribe, publish = block("chat", CHANNELS).splitlines()
+    port = free_port()
+    [argv] = commands(serve, {"8000": str(port)})
+    program, url = shlex.split(websocat, comments=True)
+    assert program == "websocat"
+    with served(argv, ENV, tmp_path, port):
+        url = url.replace("8000", str(port))
+        async with websockets.connect(url) as one, websockets.connect(url) as two:
+            for ws in (one, two):
+                assert (await recv(ws))["type"] == "welcome"
+                await ws.send(subscribe)
+                assert (await recv(ws))["type"] == "subscribed"
+            await one.send(publish)
+            got = [await recv(one), await recv(one), await recv(two)]
+    message = {"type": "message", "channel": "chat", "offset": 1, "data": {"text": "hello"}}
+    for reply in (got[0], got[2]):
+        assert {k: v for k, v in reply.items() if k != "epoch"} == message
+    assert got[1] == {"type": "published", "id": 2, "channel": "chat", "offset": 1}
+
+
+async def test_namespaces_file(tmp_path: Path) -> None:
+    (tmp_path / "fastcomm.toml").write_text(block("namespaces", CHANNELS))
+    port = free_port()
+    argv = commands("fastcomm serve", {})[0]
+    with served(argv, {**port_env(port), "FASTCOMM_CONFIG": "fastcomm.toml"}, tmp_path, port):
+        url = f"ws://127.0.0.1:{port}/ws"
+        async with websockets.connect(url) as one, websockets.connect(url) as two:
+            await recv(one), await recv(two)
+            await ask(one, {"type": "subscribe", "id": 1, "channel": "chat:a"})
+            await two.send(json.dumps({"type": "subscribe", "id": 1, "channel": "chat:a"}))
+            while (event := await recv(one))["type"] != "join":  # join_leave = true
+                pass
+            assert event["channel"] == "chat:a"
+            await ask(one, {"type": "subscribe", "id": 2, "channel": "ticker:x"})
+            refused = await ask(one, {"type": "publish", "id": 3, "channel": "ticker:x", "data": 1})
+            assert refused["code"] == "forbidden"  # client_publish = false
+            assert (await ask(one, {"type": "presence", "id": 4, "channel": "ticker:x"}))[
+                "code"
+            ] == "forbidden"  # presence = false
+            await ask(one, {"type": "subscribe", "id": 5, "channel": "news"})
+            for i in range(60):
+                await ask(one, {"type": "publish", "id": 6 + i, "channel": "news", "data": i})
+            page = await ask(one, {"type": "history", "id": 99, "channel": "news"})
+    assert [m["data"] for m in page["messages"]] == list(range(10, 60))  # history_size = 50
+
+
+class Notice(fastcomm.Message, tag="notice"):
+    text: str
+
+
+async def test_server_side_api() -> None:
+    app = fastcomm.App()
+    app.on_connect(lambda request: fastcomm.Identity(user=request.token))
+    source = "async def snippet(app, Notice, session_id):\n"
+    source += textwrap.indent(block("server-api", CHANNELS), "    ")
+    source += "    return position, members\n"
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "CHANNELS.md", "exec"), namespace)
+    async with (
+        fastcomm.Server(app, port=0) as server,
+        websockets.connect(f"ws://127.0.0.1:{server.port}/ws?token=alice") as ws,
+    ):
+        session = (await recv(ws))["session"]
+        await ask(ws, {"type": "subscribe", "id": 1, "channel": "chat:lobby"})
+        position, members = await namespace["snippet"](app, Notice, session)
+        got = [await recv(ws), await recv(ws)]
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await recv(ws)
+    assert position.offset == 1 and got[0]["data"] == {"text": "maintenance"}
+    assert got[1] == {"type": "notice", "text": "hi"}
+    assert [(m.session, m.user) for m in members] == [(session, "alice")]
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4003
+
+
+def test_python_client_snippet_is_an_api_illustration() -> None:
+    """Its loops wait for publications forever, so it is not run: it must parse,
+    and its options are the ones ``Client.connect`` takes."""
+    text = block("python-client", CHANNELS)
+    tree = ast.parse("async def illustration():\n" + textwrap.indent(text, "    "))
+    [call] = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and ast.unparse(n.func) == (
+        "fastcomm.Client.connect"
+    )]  # fmt: skip
+    names = {keyword.arg: None for keyword in call.keywords}
+    inspect.signature(fastcomm.Client.connect).bind("ws://x", **names)
+
+
+def token(claims: dict[str, Any], key: str = SECRET) -> str:
+    return jwt.encode({"iat": int(time.time()), **claims}, key, algorithm="HS256")
+
+
+async def refusal(url: str, **options: Any) -> tuple[int, str]:
+    with pytest.raises(InvalidStatus) as refused:
+        async with websockets.connect(url, **options):
+            pass
+    response = refused.value.response
+    return response.status_code, bytes(response.body or b"").decode().strip()
+
+
+async def test_jwt_in_code(tmp_path: Path) -> None:
+    (tmp_path / "myapp.py").write_text(block("jwt-app", AUTH))
+    port = free_port()
+    [argv] = commands("fastcomm serve myapp:app --port 8000", {"8000": str(port)})
+    claims = json.loads(block("channels-claim", AUTH))
+    good = token({**claims, "aud": "chat", "iss": "https://auth.example"})
+    with served(argv, ENV, tmp_path, port) as server:
+        url = f"ws://127.0.0.1:{port}/ws"
+        assert await refusal(url) == (401, "401 missing token")
+        forged = token(
+            {**claims, "aud": "chat", "iss": "https://auth.example"},
+            "another key, also 32 bytes or more",
+        )
+        assert await refusal(url + "?token=" + forged) == (401, "401 invalid token signature")
+        bearer = {"Authorization": f"Bearer {good}"}
+        async with websockets.connect(url, additional_headers=bearer) as ws:
+            await recv(ws)
+            for i, channel in enumerate(["chat:lobby", "user#alice"], 1):
+                assert (await ask(ws, {"type": "subscribe", "id": i, "channel": channel}))[
+                    "type"
+                ] == "subscribed"
+            members = await ask(ws, {"type": "presence", "id": 3, "channel": "chat:lobby"})
+            elsewhere = await ask(ws, {"type": "subscribe", "id": 4, "channel": "news"})
+    assert [m["user"] for m in members["members"]] == ["alice"]
+    assert "InsecureKeyLengthWarning" not in server.output()
+    assert members["members"][0]["meta"]["channels"] == claims["channels"]
+    assert elsewhere["code"] == "forbidden"  # not in the channels claim
+
+
+async def test_jwt_on_the_command_line(tmp_path: Path) -> None:
+    port = free_port()
+    [line] = commands(block("jwt-cli", AUTH), {})
+    argv, env = split_env(line, port_env(port))
+    with served(argv, env, tmp_path, port) as server:
+        url = f"ws://127.0.0.1:{port}/ws?token="
+        assert await refusal(url + token({"sub": "bob", "aud": "other"})) == (
+            401, "401 invalid token audience",
+        )  # fmt: skip
+        async with websockets.connect(url + token({"sub": "bob", "aud": "chat"})) as ws:
+            await recv(ws)
+            await ask(ws, {"type": "subscribe", "id": 1, "channel": "room"})
+            members = await ask(ws, {"type": "presence", "id": 2, "channel": "room"})
+    assert [m["user"] for m in members["members"]] == ["bob"]
+    assert "InsecureKeyLengthWarning" not in server.output()  # the documented secret is long enough
+
+
+async def test_refreshing_the_token_of_the_python_client() -> None:
+    app = fastcomm.App()
+    JWT(SECRET).install(app)
+    new_token = token({"sub": "carol", "exp": int(time.time()) + 60})
+    namespace = {"new_token": new_token}
+    async with fastcomm.Server(app, port=0) as server:
+        first = token({"sub": "carol", "exp": int(time.time()) + 1})
+        headers = {"Authorization": f"Bearer {first}"}
+        client = await fastcomm.Client.connect(server.url, headers=headers, backoff_max=0.2)
+        async with client:
+            namespace["client"] = client
+            exec(block("new-token", AUTH), namespace)
+            await asyncio.sleep(2.1)  # the first token has expired
+            app.disconnect(client.session, code=1000)
+            deadline = time.monotonic() + 10
+            while client.reconnects == 0 and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert client.reconnects == 1 and client.connected
+            assert client.welcome.resumed  # the same user: the session came back
+
+
+def test_curl_session(tmp_path: Path) -> None:
+    text = block("curl", HTTP_API)
+    key, api, *curls = text.splitlines()
+    assert key.startswith("KEY=") and api.startswith("API=")
+    port, api_port = free_port(), free_port()
+    variables = {"KEY": key[4:], "API": api[4:].replace("8001", str(api_port))}
+    argv = commands(f"fastcomm serve --api-port {api_port} --api-key {key[4:]}", {})[0]
+    assert shutil.which("curl"), "the curl session needs curl"
+    with served(argv, port_env(port), tmp_path, port):
+        for line in curls:
+            for name, value in variables.items():
+                line = line.replace(f"${name}", value)
+            result = subprocess.run(
+                shlex.split(line, comments=True), capture_output=True, text=True, timeout=30,
+                check=False,
+            )  # fmt: skip
+            assert result.returncode == 0, (line, result.stderr)
+            answer = json.loads(result.stdout)
+            assert "result" in answer or "openapi" in answer, (line, answer)
+
+
+def shape(name: str) -> dict[str, Any]:
+    """A PROTOCOL.md message shape; its placeholders (``<int|null>``, ``…``) read as null."""
+    text = block(name, PROTOCOL).replace("<int|null>", "null").replace("…", "null")
+    parsed: dict[str, Any] = json.loads(text)
+    return parsed
+
+
+async def test_protocol_shapes_are_what_the_server_sends() -> None:
+    """The shapes are not meant to be copied; their fields and fixed values must be real."""
+    async with (
+        fastcomm.Server(fastcomm.App(), port=0) as server,
+        websockets.connect(f"ws://127.0.0.1:{server.port}/ws") as ws,
+    ):
+        hello = await recv(ws)
+        error = await ask(ws, {"type": "no such type", "id": 1})
+    documented = shape("welcome-shape")
+    assert hello.keys() == documented.keys()
+    assert {
+        k: hello[k] for k in ("type", "resumed", "heartbeat", "max_message_size", "protocol")
+    } == {
+        k: documented[k] for k in ("type", "resumed", "heartbeat", "max_message_size", "protocol")
+    }
+    assert error.keys() == shape("error-shape").keys() and error["code"] == "unknown_type"
