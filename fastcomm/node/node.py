@@ -171,7 +171,7 @@ class Node:
             return
         conn.rate_tokens -= 1.0
         if conn.rate_tokens < 0.0:
-            self.rate_limited(conn, conn.codec.request_id(payload))
+            self._rate_limited(conn, conn.codec.request_id(payload))
             return
         if conn.rate_strikes:
             conn.rate_strikes = 0
@@ -191,7 +191,7 @@ class Node:
         rid = conn.codec.request_id(payload)
         conn.send_error(rid, ErrorCode.UNAVAILABLE, "server is shutting down")
 
-    def rate_limited(self, conn: Connection, rid: int | None) -> None:
+    def _rate_limited(self, conn: Connection, rid: int | None) -> None:
         """``conn`` went over its rate: answer ``rate_limited``, or close 4029 after
         ``rate_limit_close_after`` consecutive strikes."""
         conn.rate_strikes += 1

@@ -130,11 +130,7 @@ class Connection:
 
     def send_encoded(self, data: bytes) -> bool:
         """Send bytes already encoded with this connection's codec."""
-        if self.closed:
-            return False
-        if self.paused and self.transport.buffered() + len(data) > self._limit():
-            self._stats.slow_consumers += 1
-            self.close(CloseCode.SLOW_CONSUMER, "slow consumer")
+        if self.closed or (self.paused and not self.reserve(len(data))):
             return False
         self._write(data)
         self._stats.messages_out += 1
@@ -143,19 +139,17 @@ class Connection:
     def reserve(self, size: int) -> bool:
         """May ``size`` more bytes be queued? If not, close as a slow consumer (4008).
 
-        For frames a transport sends on its own (PONG): every byte the server
-        queues counts against ``max_outbound_buffer``.
+        :meth:`send_encoded` asks it while paused, and transports for the frames
+        they send on their own (PONG): every byte the server queues counts
+        against ``max_outbound_buffer`` (or the connection's share of the total).
         """
         if self.closed:
             return False
-        if self.paused and self.transport.buffered() + size > self._limit():
+        if self.paused and self.transport.buffered() + size > self._budget.limit(self._high_water):
             self._stats.slow_consumers += 1
             self.close(CloseCode.SLOW_CONSUMER, "slow consumer")
             return False
         return True
-
-    def _limit(self) -> int:
-        return self._budget.limit(self._high_water)
 
     def set_paused(self, paused: bool) -> None:
         """The transport's writing is paused (its buffer is above its high-water
