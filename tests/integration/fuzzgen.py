@@ -83,7 +83,7 @@ def _payload(rng: random.Random, binary: bool) -> bytes:
     """A message body: a valid or mutated request, random values, or random bytes."""
     choice = rng.randrange(6)
     if choice == 5:
-        return os.urandom(rng.randrange(64))
+        return rng.randbytes(rng.randrange(64))
     obj: Any = dict(rng.choice(REQUESTS))
     if choice in (1, 2):  # mutate fields: replace, drop, add
         for _ in range(rng.randrange(1, 4)):
@@ -131,7 +131,7 @@ def action(rng: random.Random, binary: bool) -> tuple[str, list[bytes]]:
     if kind == 7:
         return "unmasked", [frame(opcode, body, mask=False)]
     if kind == 8:
-        return "close", [frame(8, os.urandom(rng.randrange(0, 20)))]
+        return "close", [frame(8, rng.randbytes(rng.randrange(0, 20)))]
     if kind == 9:  # one frame split over several writes (it is whole in the end)
         data = frame(opcode, body)
         cuts = sorted(rng.randrange(len(data)) for _ in range(3))
