@@ -16,6 +16,7 @@ import pytest
 
 import fastcomm
 from fastcomm.loadgen.target import ChildServer, free_port
+from tests.traced import traced
 
 __all__ = [
     "ServerProcess",
@@ -84,7 +85,7 @@ class ServerProcess(ChildServer):
         super().__init__(
             command,
             name="fastcomm serve",
-            env={**os.environ, **(env or {})},
+            env=traced({**os.environ, **(env or {})}),
             start_timeout=15.0,
             stop_timeout=10.0,
         )

@@ -18,6 +18,7 @@ import pytest
 import fastcomm
 from fastcomm import cli
 from fastcomm.config import ECHO_MAX_MESSAGE_SIZE, Config
+from tests.traced import traced
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,7 +33,7 @@ def run_cli(
         [sys.executable, "-m", "fastcomm", *args],
         check=False,
         cwd=cwd,
-        env=environ,
+        env=traced(environ),
         capture_output=True,
         text=True,
         timeout=30,

@@ -21,6 +21,7 @@ from fastcomm.errors import ConfigError
 from fastcomm.loadgen.histogram import Histogram
 from fastcomm.loadgen.thresholds import check, parse_threshold
 from tests.integration.conftest import ServerProcess
+from tests.traced import traced
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICK = ("--duration", "1", "--warmup", "0.2")
@@ -32,7 +33,7 @@ def bench(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "fastcomm", "bench", *args],
         cwd=ROOT,
-        env=environ,
+        env=traced(environ),
         capture_output=True,
         text=True,
         timeout=timeout,
