@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import socket
 from functools import partial
 from typing import Any
 
@@ -86,11 +88,11 @@ class Server:
                     ssl_key=config.ssl_keyfile,
                 )  # fmt: skip
             except OSError as exc:
-                await self.stop()
+                await self._abandon()
                 where = f"{config.host}:{config.api_port}"
                 raise StartupError(f"cannot serve the HTTP API on {where}: {_why(exc)}") from None
             except BaseException:
-                await self.stop()
+                await self._abandon()
                 raise
             scheme = "http" if self.ssl is None else "https"
             log.info("HTTP API on %s://%s:%d/api/", scheme, config.host, config.api_port)
@@ -108,6 +110,16 @@ class Server:
         await self.node.close()
         self.port = 0
         log.info("fastcomm stopped")
+
+    async def _abandon(self) -> None:
+        """Undo a start that failed half way: nothing was announced, nothing to drain
+        (a peer that got in meanwhile is cut), and nothing logged but the error."""
+        self.node.accepting = False
+        self._picows.stop_listening()
+        for conn in list(self.node.connections):
+            conn.transport.abort()
+        await self.node.close()
+        self.port = 0
 
     async def __aenter__(self) -> Server:
         await self.start()
@@ -142,7 +154,10 @@ def serve(config: Config, app: App | None = None) -> int:
 
 
 def _why(exc: OSError) -> str:
+    """The reason alone: "Address already in use", "Name or service not known"."""
     cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+    if not isinstance(cause, socket.gaierror) and cause.errno and cause.errno > 0:
+        return os.strerror(cause.errno)
     return cause.strerror or str(cause)
 
 

@@ -27,9 +27,10 @@ import msgspec
 
 from fastcomm.app import App
 from fastcomm.config import ENV_PREFIX, Config, build_config
-from fastcomm.errors import ConfigError
+from fastcomm.errors import ConfigError, StartupError
 from fastcomm.runners.tls import server_context
 from fastcomm.transports.asgi.types import Receive, Scope, Send
+from fastcomm.transports.granian.sockets import ip_address, os_error
 
 __all__ = ["config_env", "configured_app", "default_app", "serve", "target_of"]
 
@@ -125,8 +126,13 @@ def granian_options(config: Config) -> Mapping[str, Any]:
     tls: dict[str, Any] = {}
     if server_context(config) is not None:  # checks the files: one-line error, exit 2
         tls = {"ssl_cert": Path(str(config.ssl_certfile)), "ssl_key": Path(str(config.ssl_keyfile))}
+    try:
+        address = ip_address(config.host)
+    except OSError as exc:
+        where = f"{config.host}:{config.port}"
+        raise StartupError(f"cannot listen on {where}: {exc.strerror}") from None
     return {
-        "address": config.host,
+        "address": address,
         "port": config.port,
         "interface": Interfaces.ASGI,
         "workers": config.workers,
@@ -155,6 +161,12 @@ def serve(config: Config) -> int:
     path = export_config(config, os.environ)
     try:
         Granian(target_of(config), **granian_options(config)).serve()
+    except RuntimeError as exc:
+        error = os_error(exc)
+        if error is None:
+            raise
+        where = f"{config.host}:{config.port}"
+        raise StartupError(f"cannot listen on {where}: {error.strerror}") from None
     finally:
         if path is not None:
             os.unlink(path)

@@ -8,9 +8,11 @@ server would start. The last tests run ``main`` in-process with a fake runtime.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import types
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,6 +48,43 @@ def assert_usage_error(result: subprocess.CompletedProcess[str], phrase: str) ->
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("fastcomm: error: "), lines[0]
     assert phrase in lines[0], lines[0]
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A port some other socket is listening on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+TRANSPORTS = [(), ("--transport", "granian", "fastcomm.loadgen.app:app")]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS, ids=["picows", "granian"])
+def test_port_in_use_is_one_line(
+    tmp_path: Path, busy_port: int, transport: tuple[str, ...]
+) -> None:
+    result = run_cli("serve", *transport, "--port", str(busy_port), cwd=tmp_path)
+    assert_usage_error(result, f"cannot listen on 127.0.0.1:{busy_port}: Address already in use")
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS, ids=["picows", "granian"])
+def test_unknown_host_is_one_line(tmp_path: Path, transport: tuple[str, ...]) -> None:
+    result = run_cli(
+        "serve", *transport, "--host", "no-such-host.invalid", "--port", "0", cwd=tmp_path
+    )
+    assert_usage_error(result, "cannot listen on no-such-host.invalid:0: ")
+
+
+def test_api_port_in_use_is_one_line(tmp_path: Path, busy_port: int) -> None:
+    args = ("serve", "--port", "0", "--api-key", "k", "--api-port", str(busy_port))
+    # Nothing was announced, so nothing but the error is printed (no drain log lines).
+    assert_usage_error(
+        run_cli(*args, cwd=tmp_path),
+        f"cannot serve the HTTP API on 127.0.0.1:{busy_port}: Address already in use",
+    )
 
 
 def test_version(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 import fastcomm
-from fastcomm.errors import ConfigError
+from fastcomm.errors import ConfigError, StartupError
 from tests.integration.conftest import eventually, free_port
 
 KEY = "s3cret-key-for-tests"
@@ -70,6 +71,21 @@ async def test_http_publish_reaches_websocket_subscribers_and_commands_act() -> 
 async def test_an_api_key_without_an_api_port_is_refused() -> None:
     with pytest.raises(ConfigError, match="api_port"):
         fastcomm.Server(port=0, api_key=KEY)
+
+
+async def test_a_busy_api_port_fails_the_start_and_releases_the_websocket_port() -> None:
+    port = free_port()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        api_port = busy.getsockname()[1]
+        server = fastcomm.Server(port=port, api_key=KEY, api_port=api_port)
+        with pytest.raises(StartupError, match=f"{api_port}: Address already in use"):
+            await server.start()
+    assert server.port == 0 and not server.node.accepting
+    # The half-started server let go of its WebSocket port: it can be served again.
+    async with fastcomm.Server(port=port) as again:
+        assert again.port == port
 
 
 def test_cli_serves_the_api_and_never_logs_the_key() -> None:

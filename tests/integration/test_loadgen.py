@@ -249,6 +249,21 @@ def test_connect_storm() -> None:
     assert 0 < m["p50_ms"] <= m["p99_ms"]
 
 
+def test_paced_connect_storm_over_two_processes_shows_progress() -> None:
+    # 40 connections at 100/s take at least 0.39 s: the pace is kept, not a burst.
+    done = bench(
+        "--scenario", "connect", "--conns", "40", "--rate", "100", "--processes", "2",
+        "--json", "--progress",
+    )  # fmt: skip
+    m = metrics_of(done)
+    assert m["conns"] == 40 and m["failed_conns"] == 0
+    assert m["seconds"] >= 0.38 and m["connect_rate"] <= 110
+    # --progress draws one line rewritten in place on stderr (\r reads as a newline
+    # here: text mode), erased at the end.
+    assert "\x1b[Kfastcomm bench connect" in done.stderr
+    assert done.stderr.endswith("\x1b[K")
+
+
 @pytest.mark.parametrize(("mode", "processes"), [("channel", "1"), ("channel", "2"), ("app", "1")])
 def test_fanout_delivers_every_publication(mode: str, processes: str) -> None:
     done = bench(

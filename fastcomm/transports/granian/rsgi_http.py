@@ -21,6 +21,7 @@ from granian.rsgi import Scope
 from granian.server.embed import Server
 
 from fastcomm.http.types import Request, Response
+from fastcomm.transports.granian.sockets import ip_address, os_error
 
 __all__ = ["EmbeddedServer", "RsgiHttp", "serve_embedded"]
 
@@ -142,7 +143,7 @@ async def serve_embedded(
     app = RsgiHttp(handler, max_body, too_large)
     server = Server(
         app,
-        address=host,
+        address=ip_address(host),
         port=port,
         interface=Interfaces.RSGI,
         websockets=False,
@@ -171,6 +172,9 @@ async def _until_listening(task: asyncio.Task[None], host: str, port: int, timeo
     while True:
         if task.done():
             error = None if task.cancelled() else task.exception()
+            cause = os_error(error)
+            if cause is not None:
+                raise cause from error
             raise OSError(f"granian stopped before serving on {host}:{port}") from error
         try:
             _, writer = await asyncio.open_connection(host, port)
