@@ -28,6 +28,7 @@ from fastapi import FastAPI
 import fastcomm
 from fastcomm.transports.asgi import AsgiApp
 from tests.integration.conftest import eventually, free_port, http_get
+from tests.traced import traced
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -100,7 +101,7 @@ def _ready(port: int) -> bool:
 @contextmanager
 def _process(cmd: list[str], port: int, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        cmd, cwd=ROOT, env=traced(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     try:
         deadline = time.monotonic() + 20
