@@ -56,8 +56,10 @@ class SessionRegistry:
         entirely (it was never detached, so it can never be resumed) and the
         resumed session, with a new resume token, takes its connection and meta.
         Returns None, having changed nothing but dropping an expired record, when
-        the token does not resume."""
-        session = self._claim(fresh.user, fresh.meta, resume_token) if resume_token else None
+        the token does not resume (or ``fresh`` is no longer live)."""
+        if not resume_token or self.live.get(fresh.id) is not fresh:
+            return None
+        session = self._claim(fresh.user, fresh.meta, resume_token)
         if session is None:
             return None
         conn = fresh.conn

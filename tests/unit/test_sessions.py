@@ -120,6 +120,10 @@ def test_swap_with_a_token_that_does_not_resume_changes_nothing() -> None:
     for token in ("", "no-such-token", ann.resume_token):
         assert reg.swap(bob, token) is None
     assert reg.live == {bob.id: bob} and reg.detached_count == 1  # still ann's to resume
+    gone, _ = reg.attach("ann", None, None)
+    reg.revoke(gone)
+    assert reg.swap(gone, ann.resume_token) is None  # only a live session is swapped out
+    assert reg.detached_count == 1
     clock.now += 10.1
     assert reg.swap(reg.attach("ann", None, None)[0], ann.resume_token) is None
     assert reg.detached_count == 0  # expired: dropped, as attach does
