@@ -34,6 +34,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 _RESERVED = {
     "ping", "pong", "welcome", "result", "error", "subscribe", "unsubscribe", "publish",
     "presence", "history", "subscribed", "unsubscribed", "published", "message", "join", "leave",
+    "resume", "resumed",
 }  # fmt: skip
 
 

@@ -33,13 +33,14 @@ from fastcomm.protocol.channel_messages import (
     Unsubscribed,
 )
 from fastcomm.protocol.codec import JSON_SUBPROTOCOL, MSGPACK_SUBPROTOCOL
-from fastcomm.protocol.messages import ErrorReply, Message, Pong, Result, Welcome
+from fastcomm.protocol.messages import ErrorReply, Message, Pong, Result, Resumed, Welcome
 
 __all__ = ["SERVER_TYPES", "SUBPROTOCOLS", "ClientCodec", "Decoded", "message_id"]
 
 #: Every message type a fastcomm v1 server sends (replies and pushes).
 SERVER_TYPES: tuple[type[msgspec.Struct], ...] = (
     Welcome,
+    Resumed,
     Pong,
     Result,
     ErrorReply,

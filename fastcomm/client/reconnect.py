@@ -16,9 +16,10 @@ Contracts:
   retrying cannot help (:func:`~fastcomm.client.backoff.should_reconnect`:
   not after 4003, 1002, 1003, 1007, 1008, 1009, 1010). Attempts wait an
   exponential, fully jittered delay (:class:`~fastcomm.client.backoff.Backoff`,
-  plus a pause after 4029) and pass ``resume=<token>``. A refused upgrade is
-  retried only when transient (503, 429, 5xx); after 401/403 or once
-  ``max_attempts`` attempts of one outage failed, the client gives up.
+  plus a pause after 4029) and pass the resume token (``Fastcomm-Resume``).
+  A refused upgrade is retried only when transient (503, 429, 5xx); after
+  401/403 or once ``max_attempts`` attempts of one outage failed, the client
+  gives up.
 * Giving up ends the client like a close: the inbox and every subscription
   end with :class:`~fastcomm.errors.ConnectionClosed` carrying the code of
   the lost connection; ``closed`` is then True.

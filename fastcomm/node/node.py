@@ -32,6 +32,7 @@ from fastcomm.node.memory import MemoryReturn
 from fastcomm.protocol.codec import Codec
 from fastcomm.protocol.messages import Welcome
 from fastcomm.routing.router import Router
+from fastcomm.sessions import resume
 from fastcomm.sessions.connection import Connection
 from fastcomm.sessions.identity import ConnectRequest
 from fastcomm.sessions.registry import SessionRegistry
@@ -62,8 +63,10 @@ class Node:
 
     ``on_attach``/``on_detach`` are the extension points channel support
     uses: called with each connection as it is attached (``(conn,
-    resumed)``) and the moment it is gone. ``receive(conn, binary, payload)``
-    takes one whole, valid message (the router, or the echo endpoint).
+    resumed)``; again with ``resumed=True`` when its first message resumes a
+    session, :mod:`fastcomm.sessions.resume`) and the moment it is gone.
+    ``receive(conn, binary, payload)`` takes one whole, valid message (the
+    router, or the echo endpoint).
     """
 
     def __init__(self, app: App, config: Config) -> None:
@@ -86,6 +89,7 @@ class Node:
         self.max_connections = config.max_connections
         self.channels = Channels(self, make_broker(app, config))
         self.channels.install()
+        resume.install(self)
         for msg_type, handler in app.handlers.items():
             self.router.add_handler(msg_type, handler)
         self.codecs: dict[str, Codec] = self.router.freeze()
@@ -124,6 +128,7 @@ class Node:
             rate_burst=self._burst,
             frame_burst=self._frame_burst,
             budget=self.outbound,
+            fresh=not resumed,
         )
         session.conn = conn
         self.connections.add(conn)
@@ -253,6 +258,7 @@ class Node:
                     continue
                 if conn.rate_tokens < burst:
                     conn.rate_tokens = min(burst, conn.rate_tokens + refill)
+                    conn.fresh = False  # it sent a message: a resume now is not the first
                 if conn.frame_tokens < frame_burst:
                     conn.frame_tokens = min(frame_burst, conn.frame_tokens + frame_refill)
                 if conn.seen:

@@ -19,6 +19,8 @@ __all__ = [
     "Ping",
     "Pong",
     "Result",
+    "Resume",
+    "Resumed",
     "ServerMessage",
     "Welcome",
 ]
@@ -52,6 +54,16 @@ class Ping(Message, tag="ping"):
     """Liveness check at the application level; answered with :class:`Pong`."""
 
 
+class Resume(Message, tag="resume"):
+    """Resume the detached session of ``token``; only as a connection's first message.
+
+    The way to resume for clients that cannot set the ``Fastcomm-Resume``
+    header (browsers): the token stays out of URLs. Answered with :class:`Resumed`.
+    """
+
+    token: str
+
+
 class ServerMessage(msgspec.Struct, tag_field="type"):
     """Base of every message the server sends."""
 
@@ -65,6 +77,17 @@ class Welcome(ServerMessage, tag="welcome"):
     heartbeat: float
     max_message_size: int
     protocol: str = PROTOCOL_VERSION
+
+
+class Resumed(ServerMessage, tag="resumed"):
+    """Reply to :class:`Resume` (sent even when the request had no id): the
+    connection's session from now on and its resume token. With ``resumed``
+    false it is the session of the ``welcome``, unchanged."""
+
+    id: int | None
+    session: str
+    resume_token: str
+    resumed: bool
 
 
 class Pong(ServerMessage, tag="pong"):

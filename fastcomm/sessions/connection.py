@@ -41,6 +41,10 @@ class Connection:
     ``seen``/``idle``/``ping_sent`` are the heartbeat state the node's sweep
     keeps; ``rate_tokens``/``rate_strikes`` the message rate limit's,
     ``frame_tokens`` the frame budget's (transports that see frames spend it).
+    ``fresh`` is True while the connection holds the new session made for it
+    and the sweep has not seen it spend a rate token: with ``rate_tokens`` it
+    tells whether a ``resume`` is the first message
+    (:func:`fastcomm.sessions.resume.is_first`), at no cost per message.
     """
 
     __slots__ = (
@@ -53,6 +57,7 @@ class Connection:
         "closed",
         "codec",
         "frame_tokens",
+        "fresh",
         "idle",
         "paused",
         "ping_sent",
@@ -76,6 +81,7 @@ class Connection:
         rate_burst: float,
         frame_burst: float = float("inf"),
         budget: OutboundBudget | None = None,
+        fresh: bool = True,
     ) -> None:
         self.transport = transport
         self.codec = codec
@@ -91,6 +97,7 @@ class Connection:
         self.rate_tokens = rate_burst
         self.frame_tokens = frame_burst
         self.rate_strikes = 0
+        self.fresh = fresh
         self.seen = True
         self.idle = 0.0
         self.ping_sent = 0.0

@@ -136,6 +136,11 @@ export declare class Subscription extends Emitter<SubscriptionEvents> {
   unsubscribe(options?: RequestOptions): Promise<void>;
 }
 
+/**
+ * The server's `welcome`. When the client resumed with its first message (it sends
+ * `{type: "resume", token}` rather than putting the token in the URL), `session`,
+ * `resume_token` and `resumed` are those of the server's `resumed` reply.
+ */
 export interface Welcome {
   type: "welcome";
   session: string;
@@ -171,11 +176,11 @@ export interface ClientOptions {
   maxAttempts?: number | null;
   /** Default request timeout in seconds (null: none). Default 10. */
   callTimeout?: number | null;
-  /** Seconds to wait for the `welcome` of one attempt. Default 10. */
+  /** Seconds to wait for the `welcome` (and the `resumed` reply) of one attempt. Default 10. */
   connectTimeout?: number;
   /** Seconds of silence beyond the server's heartbeat before the connection is given up. Default 5. */
   heartbeatMargin?: number;
-  /** Resume this session on the first connection. */
+  /** Resume the session of this resume token on the first connection (sent in the first message). */
   resume?: string | null;
   /** A WebSocket constructor to use instead of globalThis.WebSocket. */
   WebSocket?: typeof WebSocket;

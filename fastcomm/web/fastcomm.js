@@ -373,6 +373,7 @@ export class Client extends Emitter {
     this.heartbeatMargin = options.heartbeatMargin ?? 5;
     this._WebSocket = options.WebSocket ?? globalThis.WebSocket;
     this._resume = options.resume ?? null;
+    this._resumeInUrl = false;
     this.state = "idle";
     this.welcome = null;
     this.reconnects = 0;
@@ -547,13 +548,35 @@ export class Client extends Emitter {
     this._emit("state", { state, ...detail });
   }
 
+  /**
+   * One connection attempt; resolves to the effective welcome once the link is adopted.
+   * The resume token goes in the first message (`resume`), not in the URL, which
+   * access logs keep; the `resumed` reply then gives the session, its new token and
+   * `resumed`. Only a server older than that request gets it as `?resume=`.
+   */
   async _dial(resume) {
     const token = typeof this.token === "function" ? await this.token() : this.token;
-    const url = wsUrl(this.url, token, resume);
+    const inUrl = this._resumeInUrl;
+    const url = wsUrl(this.url, token, inUrl ? resume : null);
+    try {
+      return await this._connectLink(url, inUrl ? null : resume);
+    } catch (err) {
+      if (resume && !inUrl && err instanceof RequestFailed && err.code === "unknown_type") {
+        this._resumeInUrl = true; // a server that predates the `resume` request
+        return this._dial(resume);
+      }
+      throw err;
+    }
+  }
+
+  _connectLink(url, resume) {
     return new Promise((resolve, reject) => {
       const ws = new this._WebSocket(url, [SUBPROTOCOLS[this.subprotocol]]);
       ws.binaryType = "arraybuffer";
       const link = { ws, watchdog: null, welcomed: false };
+      let welcome = null;
+      let resumeId = null;
+      const early = []; // pushes to the welcome's session before the `resumed` reply
       const fail = (err) => {
         clearTimeout(timer);
         if (this._abortDial === fail) this._abortDial = null;
@@ -594,9 +617,33 @@ export class Client extends Emitter {
           fail(err);
           return;
         }
-        if (msg?.type !== "welcome") {
-          fail(new Error(`expected welcome, got ${msg?.type}`));
+        if (welcome === null) {
+          if (msg?.type !== "welcome") {
+            fail(new Error(`expected welcome, got ${msg?.type}`));
+            return;
+          }
+          welcome = msg;
+          if (resume) {
+            resumeId = this._nextId++;
+            try {
+              this._write(link, { type: "resume", id: resumeId, token: resume });
+            } catch (err) {
+              fail(err);
+            }
+            return;
+          }
+        } else if (msg === null || typeof msg !== "object" || msg.id !== resumeId) {
+          early.push(ev.data);
           return;
+        } else if (msg.type === "error") {
+          fail(new RequestFailed(msg.code, msg.message, msg.details ?? null));
+          return;
+        } else if (msg.type !== "resumed") {
+          fail(new Error(`expected resumed, got ${msg.type}`));
+          return;
+        } else {
+          const { session, resume_token, resumed } = msg;
+          welcome = { ...welcome, session, resume_token, resumed };
         }
         if (this._closing || this._finished !== null) {
           fail(new ConnectionClosed(1000, "client closed"));
@@ -605,8 +652,9 @@ export class Client extends Emitter {
         clearTimeout(timer);
         if (this._abortDial === fail) this._abortDial = null;
         link.welcomed = true;
-        this._adopt(link, msg);
-        resolve(msg);
+        this._adopt(link, welcome);
+        for (const data of early) if (link === this._link) this._onFrame(data);
+        resolve(welcome);
       };
     });
   }

@@ -185,3 +185,35 @@ async def test_refused_upgrade_fails_the_first_connect_and_tokens_refresh(browse
         assert server.app.disconnect(session, code=1011)
         await until(page, "events.some((e) => e.event === 'open' && e.reconnects === 1)")
         assert await page.evaluate("[client.session, tokens.length]") == [session, 0]
+
+
+async def test_the_resume_token_never_travels_in_the_url(browser: Any) -> None:
+    async with running(app) as server:
+        page = await client_page(browser, server.port)
+        urls: list[str] = []
+        page.on("websocket", lambda ws: urls.append(ws.url))
+        session = await page.evaluate("connect({}, ['feed'])")
+        token = await page.evaluate("client.resumeToken")
+        assert server.app.disconnect(session, code=1011)  # dropped; the server lives on
+        await until(page, "events.some((e) => e.event === 'open' && e.reconnects === 1)")
+        (conn,) = server.node.connections
+        conn.transport.abort()  # and once more without a close handshake
+        await until(page, "events.some((e) => e.event === 'open' && e.reconnects === 2)")
+        opened = await page.evaluate("events.filter((e) => e.event === 'open')")
+        assert [e["resumed"] for e in opened] == [False, True, True]
+        assert await page.evaluate("client.session") == session
+        assert await page.evaluate("client.resumeToken") not in (token, None)
+        await server.app.publish("feed", "after")
+        await until(page, "pubs.feed.length === 1")
+        assert (len(server.node.sessions), server.node.sessions.detached_count) == (1, 0)
+
+        # The resume option of a new client: also sent in the first message.
+        token = await page.evaluate("client.resumeToken")
+        await page.evaluate("client.close()")
+        await until(page, "client.state === 'closed'")
+        other = await client_page(browser, server.port)
+        other.on("websocket", lambda ws: urls.append(ws.url))
+        assert await other.evaluate("(t) => connect({resume: t})", token) == session
+        assert await other.evaluate("client.welcome.resumed") is True
+        assert len(urls) == 4
+        assert not any("resume" in url for url in urls), urls

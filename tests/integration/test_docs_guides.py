@@ -29,6 +29,7 @@ from websockets.exceptions import InvalidStatus
 import fastcomm
 from fastcomm.auth import JWT
 from fastcomm.loadgen.target import ChildServer, free_port
+from tests.integration.conftest import eventually
 from tests.integration.docblocks import DOCS, ENV, block, commands, port_env, split_env
 
 CHANNELS, AUTH, HTTP_API = DOCS / "CHANNELS.md", DOCS / "AUTH.md", DOCS / "HTTP-API.md"
@@ -249,12 +250,21 @@ def shape(name: str) -> dict[str, Any]:
 
 async def test_protocol_shapes_are_what_the_server_sends() -> None:
     """The shapes are not meant to be copied; their fields and fixed values must be real."""
-    async with (
-        fastcomm.Server(fastcomm.App(), port=0) as server,
-        websockets.connect(f"ws://127.0.0.1:{server.port}/ws") as ws,
-    ):
-        hello = await recv(ws)
-        error = await ask(ws, {"type": "no such type", "id": 1})
+    async with fastcomm.Server(fastcomm.App(), port=0) as server:
+        url = f"ws://127.0.0.1:{server.port}/ws"
+        async with websockets.connect(url) as ws:
+            hello = await recv(ws)
+            error = await ask(ws, {"type": "no such type", "id": 1})
+        await eventually(lambda: server.node.sessions.detached_count == 1)
+        async with websockets.connect(url) as ws:
+            await recv(ws)
+            resumed = await ask(ws, {"type": "resume", "id": 1, "token": hello["resume_token"]})
+    documented = shape("resumed-shape")
+    assert resumed.keys() == documented.keys()
+    assert {k: resumed[k] for k in ("type", "id", "resumed")} == {
+        k: documented[k] for k in ("type", "id", "resumed")
+    }
+    assert resumed["session"] == hello["session"]
     documented = shape("welcome-shape")
     assert hello.keys() == documented.keys()
     assert {

@@ -254,6 +254,22 @@ async def test_channels_subscribe_publish_and_recover(transport: str) -> None:
         await b.close()
 
 
+async def test_resume_in_the_first_message(transport: str) -> None:
+    async with served(app, transport) as server:
+        a = await Peer.connect(server.url)
+        await a.subscribe("feed")
+        a.abort()
+        await eventually(lambda: server.node.sessions.detached_count == 1)
+        await server.node.api.publish("feed", "missed")
+        back = await Peer.connect(server.url)
+        reply = await back.request(type="resume", token=a.token)
+        assert (reply["type"], reply["session"], reply["resumed"]) == ("resumed", a.session, True)
+        assert (await back.recv())["type"] == "subscribed"
+        assert [m["data"] for m in await back.messages(1)] == ["missed"]
+        assert len(server.node.sessions) == 1
+        await back.close()
+
+
 # -- HTTP endpoints and lifecycle ----------------------------------------------------
 async def test_http_endpoints(transport: str) -> None:
     async with served(app, transport) as server:

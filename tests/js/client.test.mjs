@@ -36,6 +36,12 @@ function fakeServer() {
         heartbeat: 25, max_message_size: 1048576, protocol: "fastcomm.v1", ...extra,
       });
     }
+    /** Answer the client's `resume` request (the first thing it sends after a welcome). */
+    resumed(extra = {}) {
+      const req = this.sent.find((m) => m.type === "resume");
+      this.push({ type: "resumed", id: req.id, session: "s1", resume_token: "tok2", resumed: true, ...extra });
+      return req;
+    }
     drop(code = 1006) {
       this.readyState = 3;
       this.onclose?.({ code, reason: "" });
@@ -105,9 +111,14 @@ test("a dropped connection reconnects with resume and requests wait for it", asy
   await assert.rejects(inflight, (err) => err instanceof ConnectionClosed && err.code === 1006);
   const waiting = client.call({ type: "y" });
   while (sockets.length < 2) await tick(1);
-  assert.equal(sockets[1].url.searchParams.get("resume"), "tok1");
-  sockets[1].welcome({ resumed: true });
+  assert.equal(sockets[1].url.searchParams.get("resume"), null); // kept out of the URL
+  sockets[1].welcome({ session: "s9", resume_token: "tok9" });
   await tick(0);
+  assert.deepEqual(sockets[1].sent, [{ type: "resume", id: sockets[1].sent[0].id, token: "tok1" }]);
+  assert.equal(client.session, "s1"); // not the welcome's: the resumed reply decides
+  sockets[1].resumed();
+  await tick(0);
+  assert.deepEqual([client.session, client.resumeToken, client.welcome.resumed], ["s1", "tok2", true]);
   const sent = sockets[1].sent.find((m) => m.type === "y");
   sockets[1].push({ type: "result", id: sent.id, data: "ok" });
   assert.equal(await waiting, "ok");
@@ -115,6 +126,67 @@ test("a dropped connection reconnects with resume and requests wait for it", asy
   assert.deepEqual(names, ["connecting", "open", "reconnecting", "open"]);
   assert.equal(states[3].resumed, true);
   assert.equal(client.reconnects, 1);
+  await client.close();
+});
+
+test("the resume option goes in the first message; pushes before the reply wait for it", async () => {
+  const { FakeWS, sockets } = fakeServer();
+  const client = new Client("ws://example.test/ws", { WebSocket: FakeWS, resume: "old" });
+  clients.push(client);
+  const states = [];
+  client.on("state", (s) => states.push(s.state));
+  const pushes = [];
+  client.on("push", (m) => pushes.push(m.type));
+  const opened = client.open();
+  await tick(0);
+  const ws = sockets[0];
+  assert.equal(ws.url.searchParams.get("resume"), null);
+  ws.welcome({ session: "fresh", resume_token: "fresh-token" });
+  ws.push({ type: "notice" }); // e.g. app.push to the user, before the reply
+  assert.deepEqual(states, ["connecting"]);
+  const req = ws.resumed({ session: "old-session", resume_token: "new-token" });
+  assert.deepEqual(req, { type: "resume", id: req.id, token: "old" });
+  const welcome = await opened;
+  assert.deepEqual(
+    [welcome.type, welcome.session, welcome.resume_token, welcome.resumed, welcome.heartbeat],
+    ["welcome", "old-session", "new-token", true, 25],
+  );
+  assert.equal(client.welcome, welcome);
+  assert.deepEqual(states, ["connecting", "open"]);
+  assert.deepEqual(pushes, ["notice"]); // delivered once the link is adopted, not lost
+  await client.close();
+});
+
+test("a refused resume fails the attempt; the next one resumes with the same token", async () => {
+  const { client, sockets } = await connected();
+  sockets[0].drop(1006);
+  while (sockets.length < 2) await tick(1);
+  sockets[1].welcome({ session: "s9", resume_token: "tok9" });
+  const req = sockets[1].sent[0];
+  sockets[1].push({ type: "error", id: req.id, code: "unavailable", message: "server is shutting down" });
+  while (sockets.length < 3) await tick(1); // that link was given up
+  assert.equal(sockets[1].readyState, 3);
+  sockets[2].welcome({ session: "s8", resume_token: "tok8" });
+  assert.equal(sockets[2].sent[0].token, "tok1"); // not the token of the refused link
+  sockets[2].resumed();
+  while (client.state !== "open") await tick(1);
+  assert.equal(client.session, "s1");
+  await client.close();
+});
+
+test("a server older than the resume request gets the token in the URL", async () => {
+  const { client, sockets } = await connected();
+  sockets[0].drop(1006);
+  while (sockets.length < 2) await tick(1);
+  sockets[1].welcome({ session: "s9" });
+  const req = sockets[1].sent[0];
+  sockets[1].push({ type: "error", id: req.id, code: "unknown_type", message: "unknown", details: { path: "$.type" } });
+  while (sockets.length < 3) await tick(1); // at once, without a backoff wait
+  assert.equal(sockets[2].url.searchParams.get("resume"), "tok1");
+  sockets[2].welcome({ resumed: true, resume_token: "tok3" });
+  while (client.state !== "open") await tick(1);
+  assert.deepEqual(sockets[2].sent, []);
+  assert.equal(client.resumeToken, "tok3");
   await client.close();
 });
 
@@ -160,7 +232,9 @@ test("a new session re-subscribes with recover and drops overlap", async () => {
   sockets[0].drop(1001);
   while (sockets.length < 2) await tick(1);
   sockets[1].welcome({ session: "s2", resume_token: "tok2" });
+  sockets[1].resumed({ session: "s2", resume_token: "tok2", resumed: false });
   await tick(0);
+  assert.equal(client.session, "s2");
   const again = sockets[1].last();
   assert.deepEqual(again.recover, { offset: 3, epoch: "e" });
   sockets[1].push({ type: "subscribed", id: again.id, channel: "c", offset: 5, epoch: "e", recovered: true });
@@ -180,7 +254,8 @@ test("a restored subscription ahead of the client settles with ping, then histor
   sockets[0].drop(1006);
   while (sockets.length < 2) await tick(1);
   const s = sockets[1];
-  s.welcome({ resumed: true });
+  s.welcome({ session: "s9" });
+  s.resumed();
   // The server recorded offset 2 as delivered (lost in flight): restored at top 4.
   s.push({ type: "subscribed", id: null, channel: "c", offset: 4, epoch: "e", recovered: true });
   s.push({ type: "message", channel: "c", offset: 3, epoch: "e", data: 3 });
@@ -206,6 +281,7 @@ test("the watchdog pings an idle connection and gives up a silent one", async ()
   sockets[0].drop(1006); // the first welcome said heartbeat 25; reconnect with a short one
   while (sockets.length < 2) await tick(1);
   sockets[1].welcome({ heartbeat: 0.2 });
+  sockets[1].resumed();
   while (!sockets[1].sent.some((m) => m.type === "ping")) await tick(5); // idle: a ping
   sockets[1].push({ type: "pong", id: sockets[1].last().id });
   assert.equal(sockets.length, 2); // answered: still the same connection

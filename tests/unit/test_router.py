@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 import fastcomm
+from fastcomm.client.codec import SERVER_TYPES
 from fastcomm.node.node import Node
 from fastcomm.protocol.messages import Ping
 from fastcomm.routing.router import Router
@@ -137,3 +138,15 @@ async def test_paused_connections_share_the_total_outbound_budget() -> None:
     assert node.outbound.paused == 1
     assert second.reserve(3000 - 990)  # alone: the whole budget (less than its own limit)
     assert not second.reserve(3000 - 990 + 1)
+
+
+def test_every_builtin_tag_is_reserved_for_applications() -> None:
+    routed = make_node().router.routes
+    tags = {str(cls.__struct_config__.tag) for cls in (*routed, *SERVER_TYPES)}
+    for tag in sorted(tags):
+
+        class Clash(fastcomm.Message, tag=tag):
+            pass
+
+        with pytest.raises(ValueError, match="reserved"):
+            fastcomm.App().on(Clash)

@@ -89,3 +89,41 @@ def test_zero_ttl_keeps_nothing_and_revoke_forgets() -> None:
     reg2.revoke(b)
     assert reg2.detached_count == 0
     assert reg2.attach("ann", None, b.resume_token)[1] is False
+
+
+def test_swap_resumes_in_place_of_a_new_session_which_is_forgotten() -> None:
+    clock = Clock()
+    reg = SessionRegistry(ttl=10, clock=clock)
+    old, _ = reg.attach("ann", None, None)
+    old.positions["chat"] = ("e1", 3)
+    token = old.resume_token
+    reg.detach(old)
+    fresh, _ = reg.attach("ann", {"device": 2}, None)
+    conn = object()
+    fresh.conn = conn  # type: ignore[assignment]
+    assert reg.swap(fresh, token) is old
+    assert (old.conn, old.meta, old.positions) == (conn, {"device": 2}, {"chat": ("e1", 3)})
+    assert old.resume_token != token  # one use per token
+    assert (reg.live, reg.by_user) == ({old.id: old}, {"ann": {old}})
+    assert fresh.conn is None and reg.detached_count == 0  # never resumable
+    reg.detach(old)
+    assert reg.swap(reg.attach("ann", None, None)[0], token) is None  # the old token is spent
+    assert reg.attach("ann", None, old.resume_token)[1] is True
+
+
+def test_swap_with_a_token_that_does_not_resume_changes_nothing() -> None:
+    clock = Clock()
+    reg = SessionRegistry(ttl=10, clock=clock)
+    ann, _ = reg.attach("ann", None, None)
+    reg.detach(ann)
+    bob, _ = reg.attach("bob", None, None)
+    for token in ("", "no-such-token", ann.resume_token):
+        assert reg.swap(bob, token) is None
+    assert reg.live == {bob.id: bob} and reg.detached_count == 1  # still ann's to resume
+    gone, _ = reg.attach("ann", None, None)
+    reg.revoke(gone)
+    assert reg.swap(gone, ann.resume_token) is None  # only a live session is swapped out
+    assert reg.detached_count == 1
+    clock.now += 10.1
+    assert reg.swap(reg.attach("ann", None, None)[0], ann.resume_token) is None
+    assert reg.detached_count == 0  # expired: dropped, as attach does
