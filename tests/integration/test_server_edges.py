@@ -125,6 +125,18 @@ async def test_upgrade_without_key_or_version_is_400_and_counted(missing: str) -
         assert (await status_of(server))["handshake_rejects"] == {"400": 1}
 
 
+async def test_connection_header_without_upgrade_is_400_and_with_more_tokens_is_fine() -> None:
+    async with running() as server:
+        _, status, _ = await RawWS.connect("127.0.0.1", server.port, connection="keep-alive")
+        assert status == 400
+        ws, status, _ = await RawWS.connect(
+            "127.0.0.1", server.port, connection="keep-alive, Upgrade"
+        )
+        assert status == 101  # what Firefox sends
+        assert (await ws.recv_frame())[0] == 1  # the welcome
+        ws.close()
+
+
 async def test_connect_hook_returning_something_else_than_an_identity_is_500(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
