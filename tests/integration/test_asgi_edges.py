@@ -81,13 +81,13 @@ async def test_echo_writes_beyond_the_outbound_bound_close_4008(transport: str) 
     async with served(None, transport, **options) as server:
         ws, status, _ = await RawWS.connect("127.0.0.1", server.port)
         assert status == 101
-        for _ in range(300):  # never reading: the server cannot send the echoes
-            ws.send_frame(2, b"x" * 60_000)
-            await ws.writer.drain()
-            if server.node.stats.slow_consumers:
-                break
-        await eventually(lambda: server.node.stats.slow_consumers == 1, timeout=TIMEOUT)
         try:
+            for _ in range(300):  # never reading: the server cannot send the echoes
+                ws.send_frame(2, b"x" * 60_000)
+                await ws.writer.drain()
+                if server.node.stats.slow_consumers:
+                    break
+            await eventually(lambda: server.node.stats.slow_consumers == 1, timeout=TIMEOUT)
             code, echoed = await ws.recv_until_close(TIMEOUT)
         except ConnectionResetError:
             # granian closes a socket holding unread frames: the kernel resets it.
@@ -95,6 +95,7 @@ async def test_echo_writes_beyond_the_outbound_bound_close_4008(transport: str) 
         else:
             assert code == 4008
             assert echoed and all(frame == b"x" * 60_000 for frame in echoed)
+        assert server.node.stats.slow_consumers == 1
         ws.close()
         await eventually(lambda: not server.node.connections, timeout=TIMEOUT)
 

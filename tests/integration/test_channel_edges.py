@@ -11,20 +11,33 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import json
 import logging
+import struct
 from typing import Any
 
 import msgspec
 import pytest
+import websockets
 
 import fastcomm
 from fastcomm.channels.memory import MemoryBroker
 from fastcomm.config import Namespace
 from fastcomm.protocol.channel_messages import Join, Leave, Member
 from tests.integration.conftest import eventually, running
-from tests.integration.test_channels import Peer, with_users
+from tests.integration.rawws import RawWS
+from tests.integration.test_channels import (
+    Peer,
+    client_frame,
+    gone_session,
+    raw_client,
+    read_frame,
+    tracked,
+    with_users,
+)
 
 DOWN = "backend down"
+TIMEOUT = 10.0
 
 
 class FlakyBroker(MemoryBroker):
@@ -221,18 +234,22 @@ async def test_subscribers_arriving_while_the_node_subscribes_all_go_live() -> N
             assert (await peer.messages(1))[0]["data"] == "hello"
 
 
-@pytest.mark.parametrize("fails", [False, True])
-async def test_leaving_before_the_node_is_subscribed_releases_the_channel(fails: bool) -> None:
+@pytest.mark.parametrize(
+    ("held", "fails"), [("subscribe", False), ("subscribe", True), ("position", False)]
+)
+async def test_leaving_while_the_subscription_is_set_up_releases_the_channel(
+    held: str, fails: bool
+) -> None:
     app, broker = flaky_app()
     async with running(app) as server:
-        gate = broker.hold("subscribe")
+        gate = broker.hold(held)
         peer = await Peer.connect(server.url)
         await peer.send(id=1, type="subscribe", channel="news")
-        await eventually(lambda: broker.waiting.get("subscribe") == 1)
-        peer.abort()  # gone while the node's broker subscription is in flight
+        await eventually(lambda: broker.waiting.get(held) == 1)
+        peer.abort()  # gone while the broker is still answering
         await eventually(lambda: not server.node.connections)
         if fails:
-            broker.failing.add("subscribe")
+            broker.failing.add(held)
         gate.set()
         await eventually(lambda: server.node.channels.hub.count() == 0)
         await eventually(lambda: not server.node.router.inflight)
@@ -277,6 +294,121 @@ async def test_disconnecting_while_the_subscribe_hook_decides_leaves_nothing_beh
         await eventually(lambda: not server.node.router.inflight)
         assert server.node.channels.hub.count() == 0
         assert not server.node.channels.joining
+
+
+async def test_a_subscription_completing_after_the_servers_close_sends_nothing() -> None:
+    app, broker = flaky_app()
+    async with running(app) as server:
+        gate = broker.hold("position")
+        ws, _, _ = await RawWS.connect("127.0.0.1", server.port)
+        welcome = json.loads((await ws.recv_frame())[1])
+        ws.send_text('{"type":"subscribe","id":1,"channel":"news"}')
+        await eventually(lambda: broker.waiting.get("position") == 1)
+        assert server.app.disconnect(welcome["session"], code=4000)
+        gate.set()  # the subscription completes on a closed connection
+        await eventually(lambda: not server.node.router.inflight)
+        opcode, payload = await ws.recv_frame()
+        assert (opcode, payload[:2]) == (8, b"\x0f\xa0")  # the close, no "subscribed"
+        ws.send_close(4000)
+        with pytest.raises(EOFError):
+            await ws.recv_frame()
+        await eventually(lambda: not server.node.connections)
+        await eventually(lambda: server.node.channels.hub.count() == 0)
+        assert await server.app.presence("news") == []
+
+
+async def test_a_catch_up_too_big_for_a_slow_reader_is_cut_4008_and_resumes_where_it_stopped() -> (
+    None
+):
+    app = fastcomm.App()
+    gone = tracked(app)
+    options = {"max_outbound_buffer": 64 * 1024, "history_size": 1000, "history_ttl": 600.0}
+    async with running(app, **options) as server:
+        total, pad = 300, "x" * 32 * 1024  # ~10 MB: more than the socket buffers hold
+        for n in range(1, total + 1):
+            position = await server.app.publish("feed", {"n": n, "pad": pad})
+        reader, writer = await raw_client(server.port)
+        welcome = msgspec.json.decode((await read_frame(reader))[1])
+        recover = {"offset": 0, "epoch": position.epoch}
+        request = {"type": "subscribe", "id": 1, "channel": "feed", "recover": recover}
+        writer.write(client_frame(msgspec.json.encode(request)))
+        frames = []
+        while (frame := await asyncio.wait_for(read_frame(reader), TIMEOUT))[0] != 8:
+            frames.append(msgspec.json.decode(frame[1]))
+        assert struct.unpack("!H", frame[1][:2])[0] == 4008
+        assert frames[0]["type"] == "subscribed" and frames[0]["recovered"] is True
+        got = [m["offset"] for m in frames[1:]]
+        assert 0 < len(got) < total and got == list(range(1, len(got) + 1))
+        writer.write(client_frame(struct.pack("!H", 1000), opcode=8))
+        writer.close()
+        assert await gone_session(gone) == welcome["session"]
+
+        # Each resume catches up from the last publication that went out, until the end
+        # (a catch-up is one burst: beyond the buffers, a resumed connection is cut too).
+        token = welcome["resume_token"]
+        for _ in range(50):
+            back = await Peer.connect(server.url, f"?resume={token}")
+            token = back.token
+            try:
+                restored = await back.recv()
+                assert (restored["id"], restored["recovered"]) == (None, True)
+                while len(got) < total:
+                    got.append((await back.messages(1))[0]["offset"])
+            except websockets.ConnectionClosed as closed:
+                assert closed.rcvd is not None and closed.rcvd.code == 4008
+                assert await gone_session(gone) == welcome["session"]
+                continue
+            break
+        assert got == list(range(1, total + 1))  # no gap, no duplicate, across every cut
+        await back.nothing_pending()
+
+
+async def test_restored_subscriptions_that_the_hook_now_refuses_are_pushed_unsubscribed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = with_users(fastcomm.App())
+    verdicts: dict[str, str] = {}
+
+    @app.authorize_subscribe
+    def may_subscribe(conn: fastcomm.Connection, channel: str) -> Any:
+        verdict = verdicts.get(channel, "yes")
+        if verdict == "raise":
+            raise RuntimeError("the hook broke")
+        if verdict.startswith("async"):
+
+            async def later() -> bool:
+                await asyncio.sleep(0)
+                if verdict == "async-raise":
+                    raise RuntimeError("the async hook broke")
+                return verdict == "async-yes"
+
+            return later()
+        return verdict == "yes"
+
+    async with running(app) as server:
+        peer = await Peer.connect(server.url, "?user=alice")
+        channels = ["a", "b", "c", "d", "e", "f"]
+        for channel in channels:
+            await peer.subscribe(channel)
+        peer.abort()
+        await eventually(lambda: not server.node.connections)
+        verdicts.update(a="raise", b="no", c="async-raise", d="async-no", e="async-yes")
+        with caplog.at_level(logging.ERROR, logger="fastcomm.channels"):
+            back = await Peer.connect(server.url, f"?user=alice&resume={peer.token}")
+            assert back.welcome["resumed"] is True
+            pushes = {m["channel"]: m for m in [await back.recv() for _ in channels]}
+        assert {c: (m["type"], m["id"]) for c, m in pushes.items()} == {
+            "a": ("unsubscribed", None),
+            "b": ("unsubscribed", None),
+            "c": ("unsubscribed", None),
+            "d": ("unsubscribed", None),
+            "e": ("subscribed", None),
+            "f": ("subscribed", None),
+        }
+        assert logged(caplog, "subscribe hook failed while restoring 'a'")
+        assert logged(caplog, "restoring channel 'c' failed")
+        await back.nothing_pending()
+        assert sorted(server.node.channels.hub.channels) == ["e", "f"]
 
 
 # -- authorization hooks ----------------------------------------------------------------
@@ -378,6 +510,29 @@ async def test_server_api_unsubscribe_while_the_subscription_is_being_set_up() -
         await eventually(lambda: server.node.channels.hub.count() == 0)
         await server.app.publish("news", "not for alice")
         await alice.nothing_pending()
+
+
+async def test_client_and_server_unsubscribe_both_waiting_for_one_subscribe() -> None:
+    app = with_users(fastcomm.App())
+    decide: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    asked = asyncio.Event()
+
+    @app.authorize_subscribe
+    async def may_subscribe(conn: fastcomm.Connection, channel: str) -> bool:
+        asked.set()
+        return await decide
+
+    async with running(app) as server:
+        alice = await Peer.connect(server.url, "?user=alice")
+        await alice.send(id=1, type="subscribe", channel="news")
+        await asyncio.wait_for(asked.wait(), 5)
+        await alice.send(id=2, type="unsubscribe", channel="news")
+        await eventually(lambda: len(server.node.router.inflight) == 2)
+        assert await server.node.api.unsubscribe("alice", "news") == 1
+        decide.set_result(True)
+        assert (await alice.recv())["type"] == "subscribed"
+        assert await alice.recv() == {"type": "unsubscribed", "id": 2, "channel": "news"}
+        await alice.nothing_pending()  # the client's unsubscribe came first: no push
 
 
 async def test_server_api_unsubscribe_of_a_subscribe_then_refused_pushes_nothing() -> None:
