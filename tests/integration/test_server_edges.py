@@ -298,6 +298,22 @@ async def test_server_api_corner_cases() -> None:
         assert not server.app.disconnect(peer.session)
 
 
+async def test_server_push_reaches_every_connection_of_a_user_in_its_encoding() -> None:
+    app = fastcomm.App()
+    app.on_connect(lambda request: fastcomm.Identity(user=request.query.get("user")))
+    async with running(app) as server:
+        peers = [
+            await Peer.connect(server.url, "?user=alice"),
+            await Peer.connect(server.url, "?user=alice"),
+            await Peer.connect(server.url, "?user=alice", binary=True),
+            await Peer.connect(server.url, "?user=bob"),
+        ]
+        assert server.app.push("alice", {"type": "notice", "text": "hi"}) == 3
+        for peer in peers[:3]:
+            assert await peer.recv() == {"type": "notice", "text": "hi"}
+        await peers[3].nothing_pending()
+
+
 async def test_demo_mode_announces_joins_on_the_demo_channels() -> None:
     async with running(demo=True) as server:
         peer = await Peer.connect(server.url)

@@ -249,3 +249,17 @@ async def test_once_the_connection_is_over_every_transport_call_is_a_no_op() -> 
         await asyncio.sleep(0.01)
         assert script.types() == ["websocket.accept", "websocket.send"]
         assert transport.buffered() == 0
+
+
+async def test_lifespan_events_of_other_types_are_ignored() -> None:
+    asgi = make_asgi()
+    script = Script(
+        [
+            {"type": "lifespan.startup"},
+            {"type": "lifespan.something-new"},
+            {"type": "lifespan.shutdown"},
+        ]
+    )
+    await asyncio.wait_for(asgi({"type": "lifespan"}, script.receive, script.send), TIMEOUT)
+    assert script.types() == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert asgi.lifecycle.started and asgi.lifecycle.stopped
