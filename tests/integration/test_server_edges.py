@@ -314,6 +314,28 @@ async def test_server_push_reaches_every_connection_of_a_user_in_its_encoding() 
         await peers[3].nothing_pending()
 
 
+@pytest.mark.parametrize(
+    ("authorization", "query", "token"),
+    [
+        ("Bearer  abc ", "", "abc"),
+        ("Basic dXNlcjpwYXNz", "?token=from-query", "from-query"),  # not a bearer token
+        ("Bearer ", "", None),  # no token in it
+        ("Bearer", "?token=q", "q"),
+    ],
+)
+async def test_the_token_comes_from_a_bearer_header_else_the_query(
+    authorization: str, query: str, token: str | None
+) -> None:
+    seen: list[str | None] = []
+    app = fastcomm.App()
+    app.on_connect(lambda request: seen.append(request.token))
+    async with running(app) as server:
+        headers = {"Authorization": authorization}
+        async with websockets.connect(server.url + query, additional_headers=headers) as ws:
+            assert json.loads(await ws.recv())["type"] == "welcome"
+    assert seen == [token]
+
+
 async def test_demo_mode_announces_joins_on_the_demo_channels() -> None:
     async with running(demo=True) as server:
         peer = await Peer.connect(server.url)

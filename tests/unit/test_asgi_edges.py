@@ -123,6 +123,15 @@ async def test_a_client_gone_before_the_handshake_gets_nothing() -> None:
     await asgi.shutdown()
 
 
+async def test_a_client_gone_before_the_accept_is_written_leaves_no_connection() -> None:
+    asgi = make_asgi()
+    script = Script([{"type": "websocket.connect"}])
+    script.fail_send = "websocket.accept"
+    await asyncio.wait_for(asgi(ws_scope(), script.receive, script.send), TIMEOUT)
+    assert not asgi.node.connections and asgi.node.stats.connections_total == 0
+    await asgi.shutdown()
+
+
 @pytest.mark.parametrize(
     ("client", "peer"),
     [
