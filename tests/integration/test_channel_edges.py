@@ -285,15 +285,23 @@ async def test_disconnecting_while_the_subscribe_hook_decides_leaves_nothing_beh
         return await decide
 
     async with running(app) as server:
-        peer = await Peer.connect(server.url)
+        peer = await Peer.connect(server.url, "?user=alice")
         await peer.send(id=1, type="subscribe", channel="news")
         await asyncio.wait_for(asked.wait(), 5)
-        await peer.close()
+        # A client and a server unsubscribe wait for that subscribe; then the client goes.
+        await peer.send(id=2, type="unsubscribe", channel="news")
+        await eventually(lambda: len(server.node.router.inflight) == 2)
+        assert await server.node.api.unsubscribe("alice", "news") == 1
+        peer.abort()
         await eventually(lambda: not server.node.connections)
         decide.set_result(True)
         await eventually(lambda: not server.node.router.inflight)
         assert server.node.channels.hub.count() == 0
         assert not server.node.channels.joining
+        # The session resumes without the channel it never got.
+        back = await Peer.connect(server.url, f"?user=alice&resume={peer.token}")
+        assert back.welcome["resumed"] is True
+        await back.nothing_pending()
 
 
 async def test_a_subscription_completing_after_the_servers_close_sends_nothing() -> None:
@@ -465,6 +473,19 @@ async def test_publish_hook_decides_instead_of_the_subscription() -> None:
         await editor.send(type="publish", channel="news", data="no id")  # no reply, delivered
         assert (await reader.messages(1))[0]["data"] == "no id"
         await editor.nothing_pending()
+
+
+async def test_unsubscribe_and_presence_without_an_id_get_no_success_reply() -> None:
+    async with running() as server:
+        peer = await Peer.connect(server.url)
+        await peer.subscribe("news")
+        await peer.send(type="presence", channel="news")
+        await peer.send(type="unsubscribe", channel="news")
+        await peer.nothing_pending()
+        await eventually(lambda: server.node.channels.hub.count() == 0)
+        await peer.send(type="unsubscribe", channel="news")  # an error is still reported
+        reply = await peer.recv()
+        assert (reply["id"], reply["code"]) == (None, "not_subscribed")
 
 
 # -- the server takes a subscription away -------------------------------------------------
