@@ -271,6 +271,7 @@ async def test_frames_after_the_servers_close_are_ignored() -> None:
         assert (opcode, payload[:2]) == (8, b"\x0f\xa0")
         ws.send_text("héllo, after the close")  # not ASCII: the full validation path
         ws.send_frame(1, b'{"type":"ping","id":1}', fin=False)  # a fragment, never finished
+        ws.send_frame(9, b"", rsv=4)  # a PING with a reserved bit: no 1002 after the close
         ws.send_close(4000)
         with pytest.raises(EOFError):  # no error, no second CLOSE: just the end
             await ws.recv_frame()
