@@ -190,16 +190,21 @@ class Channels:
         return True
 
     def drop(self, conn: Connection, channel: str) -> bool:
-        """Unsubscribe ``conn`` from ``channel`` on the server's initiative and push
-        ``unsubscribed`` (id null); False if it was not subscribed."""
-        entry = self.joining.pop((conn, channel), None)
+        """Unsubscribe ``conn`` from ``channel`` on the server's initiative, pushing
+        ``unsubscribed`` (id null) after any ``subscribe`` in flight is answered."""
+        entry = self.joining.get((conn, channel))
         if entry is not None:
-            entry.cancelled = True
-            entry.settle()
+            self.spawn(self._drop_after(entry, conn, channel))
+            return True
         if not self._leave(conn, channel):
-            return False
+            return False  # not subscribed
         conn.send(Unsubscribed(None, channel))
         return True
+
+    async def _drop_after(self, entry: Joiner, conn: Connection, channel: str) -> None:
+        await entry.wait_settled()
+        if not entry.cancelled:  # still connected: the subscribe was answered
+            self.drop(conn, channel)
 
     # -- publish -----------------------------------------------------------------
     def publish(self, msg: Publish, conn: Connection) -> None:

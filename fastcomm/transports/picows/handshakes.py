@@ -29,9 +29,10 @@ from fastcomm.stats import Stats
 
 __all__ = ["HandshakeGate", "Pending", "PicowsLog", "ServerProtocol", "decided"]
 
+_BUSY_BODY = b"503 too many connections in handshake\n"
 _BUSY = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
-    b"Connection: close\r\nContent-Length: 39\r\n\r\n503 too many connections in handshake\n"
+    b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY)
 )
 # picows messages that describe the peer's mistakes, not the server's.
 _CLIENT_FAULTS = (
