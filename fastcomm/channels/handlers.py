@@ -125,10 +125,6 @@ class Channels:
             conn.send_error(rid, ErrorCode.LIMIT_EXCEEDED, "too many channels", {"max": limit})
             return
         recover = msg.recover
-        if recover is not None and recover.offset < 0:
-            error = "offset must be 0 or more"
-            conn.send_error(rid, ErrorCode.INVALID_MESSAGE, error, {"path": "$.recover.offset"})
-            return
         pending = self._check(msg, conn, self.app.subscribe_hook, conn, channel)
         if pending is False:
             return
@@ -282,12 +278,7 @@ class Channels:
         conn.send(PresenceReply(rid, msg.channel, members))
 
     def history(self, msg: HistoryRequest, conn: Connection) -> None:
-        rid, channel = _rid(msg), msg.channel
-        for name, value in (("since", msg.since), ("limit", msg.limit)):
-            if value is not None and value < 0:
-                error = f"{name} must be 0 or more"
-                conn.send_error(rid, ErrorCode.INVALID_MESSAGE, error, {"path": f"$.{name}"})
-                return
+        rid, channel = _rid(msg), msg.channel  # since/limit >= 0: the schema (Offset)
         if self._subscribed(conn, rid, channel) and rid is not None:
             self.spawn(self._history(msg, conn, rid))
 

@@ -193,11 +193,7 @@ class FrameAssembler:
                 )
             if len(payload) > self._max_size:
                 raise self._fail(CloseCode.MESSAGE_TOO_BIG, "message too big")
-            if fin:
-                if opcode == _TEXT and not is_valid_utf8(payload):
-                    raise self._fail(CloseCode.INVALID_TEXT, "TEXT message is not valid UTF-8")
-                return opcode, payload
-            self._start(opcode, payload)
+            self._start(opcode, payload)  # not fin: a whole message took the first branch
             return None
         if _CLOSE <= opcode <= _PONG:
             raise ValueError(f"control opcode {opcode} is not a data frame")
