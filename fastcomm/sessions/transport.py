@@ -54,7 +54,3 @@ class Transport(Protocol):
         """Send a WebSocket PING; False if this transport cannot (the server in
         front of it keeps the connection alive instead)."""
         ...
-
-    def peer(self) -> tuple[str, int] | None:
-        """The remote ``(host, port)``, when known."""
-        ...

@@ -44,7 +44,7 @@ class MemoryTransport:
     consumer, together with ``conn.paused``).
     """
 
-    def __init__(self, peer: tuple[str, int] | None = None, *, record: bool = True) -> None:
+    def __init__(self, *, record: bool = True) -> None:
         self.sent: list[tuple[bool, bytes]] = []
         self.count = 0
         self.record = record
@@ -55,7 +55,6 @@ class MemoryTransport:
         self.pending = 0
         self.conn: Connection | None = None
         self.node: Node | None = None
-        self._peer = peer
 
     # -- Transport ------------------------------------------------------------------
     def writer(self, binary: bool) -> Write:
@@ -88,9 +87,6 @@ class MemoryTransport:
     def ping(self) -> bool:
         self.pings += 1
         return True
-
-    def peer(self) -> tuple[str, int] | None:
-        return self._peer
 
     # -- driving it -------------------------------------------------------------------
     def receive(self, data: bytes, binary: bool | None = None) -> None:
@@ -137,7 +133,7 @@ def connect(
     decision = node.admission.upgrade(node.config.path, query, dict(headers or {}), peer)
     if isinstance(decision, Refuse):
         raise Refused(decision)
-    transport = MemoryTransport(peer, record=record)
+    transport = MemoryTransport(record=record)
     transport.node = node
     transport.conn = node.attach(transport, decision)
     return transport.conn, transport

@@ -232,8 +232,5 @@ class AsgiTransport:
     def ping(self) -> bool:
         return False
 
-    def peer(self) -> tuple[str, int] | None:
-        return self._peer
-
     def __repr__(self) -> str:
         return f"<AsgiTransport peer={self._peer} buffered={self._size}>"

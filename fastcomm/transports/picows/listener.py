@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from picows import WSFrame, WSListener, WSMsgType, WSTransport
 
@@ -44,12 +44,11 @@ class ServerListener(WSListener):
         "conn",
         "max_size",
         "node",
-        "peer_addr",
         "receive",
         "ws",
     )
 
-    def __init__(self, node: Node, accept: Accept, peer: Any) -> None:
+    def __init__(self, node: Node, accept: Accept) -> None:
         self.node = node
         self.accept: Accept | None = accept  # what the handshake decided, until connected
         self.receive = node.receive
@@ -57,9 +56,6 @@ class ServerListener(WSListener):
         self.assembler = FrameAssembler(self.max_size)
         self.conn: Connection | None = None
         self.ws: WSTransport | None = None
-        self.peer_addr: tuple[str, int] | None = None
-        if isinstance(peer, tuple):
-            self.peer_addr = (peer[0], peer[1])
 
     # -- picows callbacks ---------------------------------------------------------
     def on_ws_connected(self, transport: WSTransport) -> None:
@@ -182,6 +178,3 @@ class ServerListener(WSListener):
         if self.ws is not None:
             self.ws.send_ping()
         return True
-
-    def peer(self) -> tuple[str, int] | None:
-        return self.peer_addr

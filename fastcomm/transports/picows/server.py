@@ -130,5 +130,5 @@ class PicowsServer:
         extra = None
         if decision.subprotocol is not None:
             extra = {"Sec-WebSocket-Protocol": decision.subprotocol}
-        listener = ServerListener(node, decision, peer)
+        listener = ServerListener(node, decision)
         return WSUpgradeResponseWithListener(WSUpgradeResponse.create_101_response(extra), listener)
