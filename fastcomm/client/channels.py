@@ -81,6 +81,7 @@ class SubscribingClient(SingleClient):
         self._subs: dict[str, Subscription] = {}
         self._dropped: set[str] = set()  # unsubscribed while the server may restore them
         self._tasks: set[asyncio.Task[None]] = set()
+        self._undoing: dict[str, asyncio.Task[None]] = {}  # channel -> its quiet unsubscribe
         self._gen = 0
         self._ready = asyncio.Event()
         self._finished: ConnectionClosed | None = None
@@ -102,10 +103,19 @@ class SubscribingClient(SingleClient):
         anyway. Raises :class:`~fastcomm.errors.ClientError` if already
         subscribed, :class:`~fastcomm.errors.RequestFailed` when refused
         (``forbidden``, ``invalid_message``, ``limit_exceeded``, ...), and
-        what :meth:`request` raises.
+        what :meth:`request` raises. A subscribe that timed out or was
+        cancelled is undone in the background (``unsubscribe``); subscribing
+        to that channel again first waits for it, within ``timeout``.
         """
         if channel in self._subs:
             raise ClientError(f"already subscribed to {channel!r}")
+        undo = self._undoing.get(channel)
+        if undo is not None:  # the server must forget an abandoned subscribe of it first
+            _done, waiting = await asyncio.wait({undo}, timeout=timeout)
+            if waiting:
+                raise TimeoutError(f"still undoing an abandoned subscribe to {channel!r}")
+            if channel in self._subs:
+                raise ClientError(f"already subscribed to {channel!r}")
         sub = Subscription(self, channel, recover=recover)
         self._subs[channel] = sub
         self._dropped.discard(channel)
@@ -186,10 +196,11 @@ class SubscribingClient(SingleClient):
             if task is not current:
                 task.cancel()
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _conn_for(self, gen: int) -> ClientConnection | None:
         """The live connection of generation ``gen`` once adopted; None once it is gone."""
@@ -248,7 +259,14 @@ class SubscribingClient(SingleClient):
             self._spawn(fill_gap(self, sub, self._gen, gap, settle=False))
 
     def _unsubscribe_later(self, channel: str, gen: int) -> None:
-        self._spawn(self._quiet_unsubscribe(channel, gen))
+        task = self._spawn(self._quiet_unsubscribe(channel, gen))
+        self._undoing[channel] = task
+
+        def done(task: asyncio.Task[None]) -> None:
+            if self._undoing.get(channel) is task:
+                del self._undoing[channel]
+
+        task.add_done_callback(done)
 
     # -- background work ------------------------------------------------------------
     async def _resubscribe_all(self, conn: ClientConnection) -> None:
@@ -277,7 +295,7 @@ class SubscribingClient(SingleClient):
     async def _quiet_unsubscribe(self, channel: str, gen: int) -> None:
         """Make sure the server does not keep ``channel`` we no longer track."""
         conn = await self._conn_for(gen)
-        if conn is None or channel in self._subs:
+        if conn is None:
             return
         try:
             await conn.request(Unsubscribe(channel=channel), self.timeout)
