@@ -34,8 +34,8 @@ USER = "u"
 
 class Door:
     """The app's hooks. Connect: lets clients in as :data:`USER` while ``open``,
-    503 while closed. Subscribe: refuses the channels in ``refuse``; holds those
-    in ``hold`` until ``release`` is set (``held`` says one is held)."""
+    503 while closed. Subscribe: holds the channels in ``hold`` until ``release``
+    is set (``held`` says one is held), then refuses those in ``refuse``."""
 
     def __init__(self, app: fastcomm.App) -> None:
         self.open = True
@@ -59,12 +59,14 @@ class Door:
 
         @app.authorize_subscribe
         def authorize(conn: fastcomm.Connection, channel: str) -> Any:
-            if channel in self.refuse:
-                return False
             if channel in self.hold:
                 self.held.set()
-                return self.release.wait()
-            return True
+                return self._decide(channel)
+            return channel not in self.refuse
+
+    async def _decide(self, channel: str) -> bool:
+        await self.release.wait()
+        return channel not in self.refuse
 
     def close(self) -> None:
         self.open = False
@@ -245,8 +247,12 @@ async def test_a_subscribe_cut_by_a_drop(retry: bool) -> None:
         await client.close()
 
 
-@pytest.mark.parametrize("how", ["timeout", "cancel"])
-async def test_an_abandoned_subscribe_is_undone_on_the_server(how: str) -> None:
+@pytest.mark.parametrize(
+    ("how", "refused"), [("timeout", False), ("cancel", False), ("timeout", True)]
+)
+async def test_an_abandoned_subscribe_is_undone_on_the_server(how: str, refused: bool) -> None:
+    """Undone in the background with ``unsubscribe``: answered once the server
+    settled the ``subscribe`` (``not_subscribed`` if it refused it meanwhile)."""
     async with serve() as (server, door):
         client = await fastcomm.Client.connect(server.url)
         door.hold.add("slow")
@@ -260,12 +266,35 @@ async def test_an_abandoned_subscribe_is_undone_on_the_server(how: str) -> None:
             with pytest.raises(asyncio.CancelledError):
                 await pending
         assert client.subscriptions == {}
-        door.release.set()  # the server subscribes it after all, then takes the unsubscribe
+        if refused:
+            door.refuse.add("slow")
+        door.release.set()  # the server settles the subscribe, then takes the unsubscribe
         await unsubscribed_on_server(server, "slow")
-        await assert_quiet(client, server, "slow")  # its late ``subscribed`` was dropped too
+        await assert_quiet(client, server, "slow")  # its late answer was dropped too
+        door.refuse.clear()
         sub = await client.subscribe("slow")  # nothing left over on either side
         await server.app.publish("slow", "now")
         assert (await sub.receive(TIMEOUT)).data == "now"
+        await client.close()
+
+
+async def test_a_subscribe_abandoned_while_reconnecting_was_never_sent() -> None:
+    async with serve() as (server, door):
+        reconnected = Reconnects()
+        client = await fastcomm.Client.connect(server.url, on_reconnect=reconnected, **FAST)
+        await door.drop(client)
+        await asyncio.wait_for(door.refused.wait(), TIMEOUT)
+        with pytest.raises(TimeoutError):
+            await client.subscribe("feed", timeout=0.1)  # waited for a connection, in vain
+        door.refused.clear()
+        await asyncio.wait_for(door.refused.wait(), TIMEOUT)  # one more attempt failed
+        door.open = True
+        await reconnected.wait()
+        assert client.subscriptions == {} and await subscribers(server, "feed") == 0
+        sub = await client.subscribe("feed")
+        await server.app.publish("feed", "first")
+        assert (await sub.receive(TIMEOUT)).data == "first"
+        assert await subscribers(server, "feed") == 1
         await client.close()
 
 
@@ -372,6 +401,44 @@ async def test_a_resubscription_that_times_out_ends_and_is_undone() -> None:
         await unsubscribed_on_server(server, "feed")
         await assert_quiet(client, server, "feed")
         await client.close()
+
+
+async def test_unsubscribing_while_the_resubscription_is_held() -> None:
+    async with serve(session_ttl=0) as (server, door):
+        reconnected = Reconnects()
+        client = await fastcomm.Client.connect(server.url, on_reconnect=reconnected, **FAST)
+        sub = await client.subscribe("feed")
+        door.hold.add("feed")
+        await door.drop(client)
+        door.open = True
+        await asyncio.wait_for(door.held.wait(), TIMEOUT)  # re-subscribing, held by the server
+        leaving = asyncio.create_task(sub.unsubscribe())  # answered after the subscribe it follows
+        door.release.set()
+        await asyncio.wait_for(leaving, TIMEOUT)
+        await reconnected.wait()
+        assert sub.closed and client.subscriptions == {}
+        await unsubscribed_on_server(server, "feed")
+        await assert_quiet(client, server, "feed")
+        await client.close()
+
+
+async def test_a_subscribe_in_flight_when_the_connection_ends_for_good() -> None:
+    async with serve() as (server, _door):
+        client = await fastcomm.Client.connect(server.url, reconnect=False)
+        pause_reading(client)
+        cut = asyncio.create_task(client.subscribe("feed"))
+
+        async def subscribed_on_server() -> bool:
+            return await subscribers(server, "feed") == 1
+
+        await eventually(subscribed_on_server)
+        client.connection.abort()
+        with pytest.raises(fastcomm.ConnectionClosed) as closed:
+            await asyncio.wait_for(cut, TIMEOUT)
+        assert closed.value.code == 1006
+        assert client.closed and client.subscriptions == {}
+        with pytest.raises(fastcomm.ConnectionClosed):
+            await client.subscribe("other")
 
 
 async def test_a_connection_lost_while_resubscribing_is_replaced_and_recovers() -> None:
