@@ -38,13 +38,15 @@ def close_payload(code: int, reason: str = "") -> bytes:
 
 
 @asynccontextmanager
-async def answering(response: bytes) -> AsyncIterator[str]:
-    """A TCP server that answers any HTTP request with ``response``; yields its ws URL."""
+async def answering(response: bytes | None) -> AsyncIterator[str]:
+    """A TCP server that answers any HTTP request with ``response`` (None: closes
+    the connection at once), then closes; yields its ws URL."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(response)
-        await writer.drain()
+        if response is not None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(response)
+            await writer.drain()
         writer.close()
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
@@ -73,6 +75,21 @@ async def test_an_upgrade_answer_other_than_101_fails_the_connect(
             await Client.connect(url, timeout=TIMEOUT)
     assert refused.value.status == status
     assert refused.value.body == body
+
+
+@pytest.mark.parametrize(
+    "response", [None, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"]
+)
+async def test_a_connection_closed_during_the_upgrade_fails_the_connect_at_once(
+    response: bytes | None,
+) -> None:
+    """Closed before the answer, or in the middle of it: not a wait for ``welcome``
+    until the timeout, but a connection error (which the reconnect loop retries)."""
+    async with answering(response) as url:
+        started = time.monotonic()
+        with pytest.raises(ConnectionError):
+            await Client.connect(url, timeout=2)
+        assert time.monotonic() - started < 1
 
 
 async def test_a_close_before_welcome_fails_the_connect_with_its_code() -> None:
