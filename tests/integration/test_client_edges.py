@@ -260,6 +260,23 @@ async def test_close_codes_a_client_may_not_send_are_refused() -> None:
         assert client.close_code == 4001
 
 
+async def test_a_client_not_connected_yet() -> None:
+    """``Client(url)`` only prepares a client: nothing to send on, nothing to close."""
+    client = Client("ws://127.0.0.1:9/ws")  # never dialled
+    assert repr(client) == "<ReconnectingClient ws://127.0.0.1:9/ws session=None closed>"
+    with pytest.raises(fastcomm.ClientError, match="not connected"):
+        client.send(Ping())
+    await client.close()
+    assert client.closed
+    with pytest.raises(fastcomm.ConnectionClosed):
+        await client.receive(TIMEOUT)
+    async with running() as server:
+        client = await Client.connect(server.url)
+        assert repr(client) == f"<ReconnectingClient {server.url} session={client.session} open>"
+        await client.close()
+        assert repr(client).endswith(" closed>")
+
+
 async def test_send_raw_picks_the_frame_type_it_is_told() -> None:
     async with running() as server:
         client = await Client.connect(server.url)

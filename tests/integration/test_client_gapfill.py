@@ -115,9 +115,11 @@ async def test_a_history_page_fills_only_what_continues_the_stream(
         await client.close()
 
 
-async def test_a_gap_fill_answered_after_unsubscribe_delivers_nothing_more() -> None:
-    """The history reply comes only after the client unsubscribed: what it holds
-    and what was waiting behind the gap are not delivered, and no loss is reported."""
+@pytest.mark.parametrize("answer", ["page", "error"])
+async def test_a_gap_fill_answered_after_unsubscribe_delivers_nothing_more(answer: str) -> None:
+    """The history reply (a page, or an error) comes only after the client
+    unsubscribed: what it holds and what was waiting behind the gap are not
+    delivered, and no loss is reported."""
     waiting: list[Request] = []
 
     def hold(peer: Peer, request: Request) -> None:
@@ -126,7 +128,10 @@ async def test_a_gap_fill_answered_after_unsubscribe_delivers_nothing_more() -> 
     def on_request(peer: Peer, request: Request) -> None:
         if request["type"] == "unsubscribe":
             (history,) = waiting
-            peer.send(HistoryReply(history["id"], "ch", "e1", [pub(2)]))
+            if answer == "page":
+                peer.send(HistoryReply(history["id"], "ch", "e1", [pub(2)]))
+            else:
+                peer.send(ErrorReply(history["id"], "unavailable", "try later"))
         channel([1, 3], hold)(peer, request)
 
     async with FakeServer(on_request=on_request) as fake:
