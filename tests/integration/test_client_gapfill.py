@@ -146,6 +146,41 @@ async def test_a_gap_fill_answered_after_unsubscribe_delivers_nothing_more(answe
         await client.close()
 
 
+def welcome_in_turn(peer: Peer) -> None:
+    """A new session on every connection: s1, s2, ..."""
+    peer.send(Welcome(f"s{len(peer.server.peers)}", "t", False, 25.0, 1 << 20))
+
+
+async def test_a_connection_lost_during_a_gap_fill_recovers_from_what_was_delivered() -> None:
+    """The first connection never answers the ``history`` request and is then
+    closed (1012); the client re-subscribes on the new session from offset 1,
+    the last one it delivered, and gets 2 and 3 once each."""
+    waiting: list[Request] = []
+
+    def on_request(peer: Peer, request: Request) -> None:
+        if peer is peer.server.peers[0]:
+            channel([1, 3], lambda _peer, history: waiting.append(history))(peer, request)
+        elif request["type"] == "subscribe":
+            peer.send(Subscribed(request["id"], "ch", 3, "e1", True))
+            peer.send(pub(2))
+            peer.send(pub(3))
+
+    async with FakeServer(welcome_in_turn, on_request) as fake:
+        client = await fastcomm.Client.connect(fake.url, **FAST)
+        sub = await client.subscribe("ch")
+        assert (await sub.receive(TIMEOUT)).offset == 1
+        await eventually(lambda: waiting)
+        fake.peers[0].close(b"\x03\xf4restart")  # 1012
+        got = [await sub.receive(TIMEOUT) for _ in range(2)]
+        assert [p.offset for p in got] == [2, 3]
+        assert client.session == "s2" and sub.recovered is True and sub.duplicates == 0
+        with pytest.raises(TimeoutError):
+            await sub.next_event(timeout=0)  # nothing was lost
+        (resubscribe,) = fake.peers[1].requests
+        assert resubscribe["recover"] == {"offset": 1, "epoch": "e1"}
+        await client.close()
+
+
 # -- replies of the wrong type -----------------------------------------------------------------
 
 
@@ -169,16 +204,13 @@ async def test_a_resubscription_answered_with_another_type_ends_the_subscription
     """The first connection subscribes normally and is then closed (1012, restart);
     the server answers the re-subscription on the new session with ``pong``."""
 
-    def welcome(peer: Peer) -> None:
-        peer.send(Welcome(f"s{len(peer.server.peers)}", "t", False, 25.0, 1 << 20))
-
     def on_request(peer: Peer, request: Request) -> None:
         if peer is peer.server.peers[0]:
             peer.send(Subscribed(request["id"], "ch", 0, "e1", False))
         else:
             pong_to_everything(peer, request)
 
-    async with FakeServer(welcome, on_request) as fake:
+    async with FakeServer(welcome_in_turn, on_request) as fake:
         client = await fastcomm.Client.connect(fake.url, **FAST)
         sub = await client.subscribe("ch")
         fake.peers[0].close(b"\x03\xf4restart")  # 1012
