@@ -103,19 +103,14 @@ class SubscribingClient(SingleClient):
         anyway. Raises :class:`~fastcomm.errors.ClientError` if already
         subscribed, :class:`~fastcomm.errors.RequestFailed` when refused
         (``forbidden``, ``invalid_message``, ``limit_exceeded``, ...), and
-        what :meth:`request` raises. A subscribe that timed out or was
-        cancelled is undone in the background (``unsubscribe``); subscribing
-        to that channel again first waits for it, within ``timeout``.
+        what :meth:`request` raises. Waits first (within ``timeout``) until an
+        abandoned (timed out, cancelled) subscribe to ``channel`` is undone.
         """
+        undo = self._undoing.get(channel)  # the server must forget that one first
+        if undo is not None and (await asyncio.wait({undo}, timeout=timeout))[1]:
+            raise TimeoutError(f"still undoing an abandoned subscribe to {channel!r}")
         if channel in self._subs:
             raise ClientError(f"already subscribed to {channel!r}")
-        undo = self._undoing.get(channel)
-        if undo is not None:  # the server must forget an abandoned subscribe of it first
-            _done, waiting = await asyncio.wait({undo}, timeout=timeout)
-            if waiting:
-                raise TimeoutError(f"still undoing an abandoned subscribe to {channel!r}")
-            if channel in self._subs:
-                raise ClientError(f"already subscribed to {channel!r}")
         sub = Subscription(self, channel, recover=recover)
         self._subs[channel] = sub
         self._dropped.discard(channel)
@@ -259,14 +254,7 @@ class SubscribingClient(SingleClient):
             self._spawn(fill_gap(self, sub, self._gen, gap, settle=False))
 
     def _unsubscribe_later(self, channel: str, gen: int) -> None:
-        task = self._spawn(self._quiet_unsubscribe(channel, gen))
-        self._undoing[channel] = task
-
-        def done(task: asyncio.Task[None]) -> None:
-            if self._undoing.get(channel) is task:
-                del self._undoing[channel]
-
-        task.add_done_callback(done)
+        self._undoing[channel] = self._spawn(self._quiet_unsubscribe(channel, gen))
 
     # -- background work ------------------------------------------------------------
     async def _resubscribe_all(self, conn: ClientConnection) -> None:
@@ -295,14 +283,16 @@ class SubscribingClient(SingleClient):
     async def _quiet_unsubscribe(self, channel: str, gen: int) -> None:
         """Make sure the server does not keep ``channel`` we no longer track."""
         conn = await self._conn_for(gen)
-        if conn is None:
-            return
         try:
-            await conn.request(Unsubscribe(channel=channel), self.timeout)
+            if conn is not None:
+                await conn.request(Unsubscribe(channel=channel), self.timeout)
         except (RequestFailed, TimeoutError):
             pass
         except ConnectionClosed:
             self._dropped.add(channel)
+        finally:
+            if self._undoing.get(channel) is asyncio.current_task():
+                del self._undoing[channel]
 
     def _forget(self, sub: Subscription, reason: str) -> None:
         if self._owns(sub):
