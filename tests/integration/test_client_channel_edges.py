@@ -163,6 +163,28 @@ async def test_a_server_side_unsubscribe_ends_the_subscription() -> None:
         await client.close()
 
 
+async def test_a_subscription_the_server_ends_before_its_reply_was_read_comes_back_closed() -> None:
+    async with serve() as (server, _door):
+        client = await fastcomm.Client.connect(server.url)
+        reading = pause_reading(client)
+        subscribing = asyncio.create_task(client.subscribe("feed"))
+
+        async def subscribed_on_server() -> bool:
+            return await subscribers(server, "feed") == 1
+
+        await eventually(subscribed_on_server)
+        assert await server.app.api.unsubscribe(USER, "feed") == 1
+        reading.resume_reading()  # ``subscribed`` and ``unsubscribed`` are read at once
+        sub = await asyncio.wait_for(subscribing, TIMEOUT)
+        assert sub.closed and client.subscriptions == {}
+        async with asyncio.timeout(TIMEOUT):
+            assert [p async for p in sub] == []
+        with pytest.raises(SubscriptionClosed):
+            await sub.receive(TIMEOUT)
+        assert len(client.inbox) == 0
+        await client.close()
+
+
 async def test_pushes_of_channels_subscribed_by_hand_go_to_the_inbox() -> None:
     namespaces = (Namespace(pattern="room:*", join_leave=True),)
     async with serve(namespaces=namespaces) as (server, _door):
