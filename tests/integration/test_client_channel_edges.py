@@ -347,6 +347,7 @@ async def test_subscribing_again_after_an_abandoned_subscribe_waits_for_its_undo
 
 
 async def test_an_unsubscribe_cut_by_a_drop_returns_and_stays_unsubscribed() -> None:
+    """The server took the ``unsubscribe``; its answer was lost with the connection."""
     async with serve() as (server, door):
         reconnected = Reconnects()
         client = await fastcomm.Client.connect(server.url, on_reconnect=reconnected, **FAST)
@@ -362,6 +363,29 @@ async def test_an_unsubscribe_cut_by_a_drop_returns_and_stays_unsubscribed() -> 
         assert client.welcome.resumed is True
         await assert_quiet(client, server, "feed")
         assert await subscribers(server, "feed") == 0
+        await client.close()
+
+
+async def test_an_unsubscribe_on_a_closing_connection_is_made_good_after_the_resume() -> None:
+    """The connection is already closing: ``unsubscribe`` cannot be sent, the
+    server never sees it and restores the channel; the client then unsubscribes it."""
+    async with serve() as (server, door):
+        reconnected = Reconnects()
+        client = await fastcomm.Client.connect(server.url, on_reconnect=reconnected, **FAST)
+        sub = await client.subscribe("feed")
+        door.close()
+        closing = asyncio.create_task(client.connection.close(4000, "going away"))
+        await asyncio.sleep(0)  # one step: the CLOSE frame is sent
+        assert client.connection.closed
+        assert await sub.unsubscribe() is None  # no ConnectionClosed
+        assert sub.closed and client.subscriptions == {}
+        await asyncio.wait_for(closing, TIMEOUT)
+        await asyncio.wait_for(door.refused.wait(), TIMEOUT)
+        door.open = True
+        await reconnected.wait()
+        assert client.welcome.resumed is True
+        await unsubscribed_on_server(server, "feed")
+        await assert_quiet(client, server, "feed")
         await client.close()
 
 

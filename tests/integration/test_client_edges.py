@@ -162,17 +162,19 @@ async def test_nothing_from_the_server_is_delivered_after_a_protocol_violation()
         assert [payload[:2] for payload in peer.closes] == [struct.pack("!H", 1003)]  # one CLOSE
 
 
-async def test_an_unsolicited_pong_frame_is_ignored() -> None:
+async def test_an_unsolicited_pong_frame_is_ignored(caplog: pytest.LogCaptureFixture) -> None:
     def pong_first(peer: Peer) -> None:
         peer.send(WELCOME)
         peer.frame(WSMsgType.PONG, b"unasked")
         peer.send(PUSH)
 
+    caplog.set_level(logging.WARNING, "fastcomm.client")
     async with FakeServer(pong_first) as fake:
         client = await Client.connect(fake.url, reconnect=False)
         assert await client.receive(TIMEOUT) == PUSH
         assert not client.closed
         await client.close()
+    assert caplog.records == []  # not even reported as an error
 
 
 # -- replies ---------------------------------------------------------------------------------
