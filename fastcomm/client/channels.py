@@ -81,6 +81,7 @@ class SubscribingClient(SingleClient):
         self._subs: dict[str, Subscription] = {}
         self._dropped: set[str] = set()  # unsubscribed while the server may restore them
         self._tasks: set[asyncio.Task[None]] = set()
+        self._undoing: dict[str, asyncio.Task[None]] = {}  # channel -> its quiet unsubscribe
         self._gen = 0
         self._ready = asyncio.Event()
         self._finished: ConnectionClosed | None = None
@@ -102,8 +103,12 @@ class SubscribingClient(SingleClient):
         anyway. Raises :class:`~fastcomm.errors.ClientError` if already
         subscribed, :class:`~fastcomm.errors.RequestFailed` when refused
         (``forbidden``, ``invalid_message``, ``limit_exceeded``, ...), and
-        what :meth:`request` raises.
+        what :meth:`request` raises. Waits first (within ``timeout``) until an
+        abandoned (timed out, cancelled) subscribe to ``channel`` is undone.
         """
+        undo = self._undoing.get(channel)  # the server must forget that one first
+        if undo is not None and (await asyncio.wait({undo}, timeout=timeout))[1]:
+            raise TimeoutError(f"still undoing an abandoned subscribe to {channel!r}")
         if channel in self._subs:
             raise ClientError(f"already subscribed to {channel!r}")
         sub = Subscription(self, channel, recover=recover)
@@ -186,10 +191,11 @@ class SubscribingClient(SingleClient):
             if task is not current:
                 task.cancel()
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _conn_for(self, gen: int) -> ClientConnection | None:
         """The live connection of generation ``gen`` once adopted; None once it is gone."""
@@ -248,7 +254,7 @@ class SubscribingClient(SingleClient):
             self._spawn(fill_gap(self, sub, self._gen, gap, settle=False))
 
     def _unsubscribe_later(self, channel: str, gen: int) -> None:
-        self._spawn(self._quiet_unsubscribe(channel, gen))
+        self._undoing[channel] = self._spawn(self._quiet_unsubscribe(channel, gen))
 
     # -- background work ------------------------------------------------------------
     async def _resubscribe_all(self, conn: ClientConnection) -> None:
@@ -277,14 +283,16 @@ class SubscribingClient(SingleClient):
     async def _quiet_unsubscribe(self, channel: str, gen: int) -> None:
         """Make sure the server does not keep ``channel`` we no longer track."""
         conn = await self._conn_for(gen)
-        if conn is None or channel in self._subs:
-            return
         try:
-            await conn.request(Unsubscribe(channel=channel), self.timeout)
+            if conn is not None:
+                await conn.request(Unsubscribe(channel=channel), self.timeout)
         except (RequestFailed, TimeoutError):
             pass
         except ConnectionClosed:
             self._dropped.add(channel)
+        finally:
+            if self._undoing.get(channel) is asyncio.current_task():
+                del self._undoing[channel]
 
     def _forget(self, sub: Subscription, reason: str) -> None:
         if self._owns(sub):

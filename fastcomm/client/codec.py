@@ -11,8 +11,9 @@ Decoding contract (:meth:`ClientCodec.decode`):
   ``type``, e.g. from a newer server, or fields failing the schema) comes back
   as a plain ``dict`` so nothing is lost;
 * anything else (not valid JSON/MessagePack, not an object, non-string keys,
-  a string that is not valid UTF-8) raises :class:`msgspec.DecodeError`; the
-  connection treats that as a protocol violation by the server.
+  a string that is not valid UTF-8, nesting deeper than msgspec decodes)
+  raises :class:`msgspec.DecodeError`; the connection treats that as a
+  protocol violation by the server.
 """
 
 from __future__ import annotations
@@ -120,3 +121,5 @@ class ClientCodec:
                 return self._decode_dict(data)  # type: ignore[no-any-return]
         except UnicodeDecodeError:  # msgspec raises it for a bad string, not DecodeError
             raise msgspec.DecodeError("a string is not valid UTF-8") from None
+        except RecursionError:  # nested about 1,000 levels deep
+            raise msgspec.DecodeError("nested too deeply") from None

@@ -52,8 +52,9 @@ async def dial(
     ``make_listener`` is called once the server accepted ``subprotocol`` (no
     ``Sec-WebSocket-Protocol`` in the answer means ``fastcomm.v1.json``).
     Raises :class:`HandshakeFailed` on a refusal or another subprotocol,
-    ``OSError`` when the server is unreachable. ``ssl`` verifies a ``wss://`` server
-    (None: the system's default trust store).
+    ``OSError`` when the server is unreachable or closes the connection before
+    answering. ``ssl`` verifies a ``wss://`` server (None: the system's default
+    trust store).
     """
 
     def factory(request: WSUpgradeRequest, response: WSUpgradeResponse) -> WSListener:
@@ -63,7 +64,7 @@ async def dial(
         return make_listener()
 
     try:
-        await ws_connect(
+        _transport, listener = await ws_connect(
             factory,
             url,
             websocket_handshake_timeout=timeout,
@@ -73,3 +74,5 @@ async def dial(
         )
     except WSHandshakeError as exc:
         raise _refused(exc) from None
+    if listener is None:  # picows returns without one if the connection closed first
+        raise ConnectionResetError("the server closed the connection during the upgrade")
