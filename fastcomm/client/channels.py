@@ -226,7 +226,7 @@ class SubscribingClient(SingleClient):
         elif isinstance(msg, Unsubscribed) and msg.id is None:
             sub = self._subs.get(msg.channel)
             if sub is not None:
-                self._forget(sub, "refused by the server on resume")
+                self._forget(sub, "unsubscribed by the server")
                 return
         super()._on_push(msg)
 

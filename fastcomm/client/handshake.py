@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import ssl as _ssl
 from collections.abc import Callable, Mapping
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from picows import WSHandshakeError, WSListener, WSUpgradeRequest, WSUpgradeResponse, ws_connect
 
 from fastcomm.errors import HandshakeFailed
 from fastcomm.protocol.codec import JSON_SUBPROTOCOL
 
-__all__ = ["HandshakeFailed", "dial", "with_query"]
+__all__ = ["HandshakeFailed", "dial"]
 
 
 def _refused(exc: WSHandshakeError) -> HandshakeFailed:
@@ -25,16 +24,6 @@ def _refused(exc: WSHandshakeError) -> HandshakeFailed:
     if response is None:
         return HandshakeFailed(None, exc.raw_body or b"", str(exc))
     return HandshakeFailed(int(response.status), response.body or exc.raw_body or b"")
-
-
-def with_query(url: str, **params: str | None) -> str:
-    """``url`` with the given query parameters set (replaced); None values are left out."""
-    if all(v is None for v in params.values()):
-        return url
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
-    query += [(k, v) for k, v in params.items() if v is not None]
-    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 async def dial(

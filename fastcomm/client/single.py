@@ -2,7 +2,9 @@
 
 ::
 
-    async with await fastcomm.SingleClient.connect(url, token="...") as client:
+    from fastcomm.client.single import SingleClient
+
+    async with await SingleClient.connect(url, token="...") as client:
         total = await client.call(Add(a=1, b=2))
         async for push in client:
             ...

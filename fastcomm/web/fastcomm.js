@@ -866,7 +866,7 @@ export class Client extends Emitter {
         return msg.id == null && this._restored(msg);
       case "unsubscribed":
         if (msg.id != null || sub === undefined) return false;
-        this._forget(sub, "refused by the server on resume");
+        this._forget(sub, "unsubscribed by the server");
         return true;
       default:
         return false;
