@@ -11,15 +11,11 @@ import fastcomm
 from fastcomm.auth import JWT
 from tests.browser.pages import client_page, until
 from tests.integration.conftest import running
+from tests.integration.test_limits import Flood, flood
 
 
 class Echo(fastcomm.Message, tag="echo"):
     value: Any = None
-
-
-class Flood(fastcomm.Message, tag="flood"):
-    count: int
-    size: int
 
 
 app = fastcomm.App()
@@ -30,15 +26,7 @@ def echo(msg: Echo, conn: fastcomm.Connection) -> Any:
     return msg.value
 
 
-@app.on(Flood)
-def flood(msg: Flood, conn: fastcomm.Connection) -> int:
-    payload = {"type": "blob", "data": "x" * msg.size}
-    sent = 0
-    for _ in range(msg.count):
-        if not conn.send(payload):
-            break
-        sent += 1
-    return sent
+app.on(Flood)(flood)  # pushes until the outbound bound says no
 
 
 @pytest.mark.parametrize("subprotocol", ["json", "msgpack"])

@@ -89,7 +89,8 @@ class FakeServer:
 
     ``on_connect(peer)`` runs once the upgrade completed (the default sends
     :data:`WELCOME`); ``on_request(peer, request)`` for each data message;
-    ``echo_close=False`` leaves the client's CLOSE unanswered. While
+    ``echo_close=False`` leaves the client's CLOSE unanswered;
+    ``subprotocol=False`` never answers the subprotocol offered. While
     ``refuse`` is an HTTP status, upgrades are refused with it (``refusals``
     counts them).
     """
@@ -100,14 +101,21 @@ class FakeServer:
         on_request: Callable[[Peer, dict[str, Any]], None] = _ignore,
         *,
         echo_close: bool = True,
+        subprotocol: bool = True,
     ) -> None:
         self.on_connect = on_connect
         self.on_request = on_request
         self.echo_close = echo_close
+        self.subprotocol = subprotocol
         self.refuse: int | None = None
         self.refusals = 0
         self.peers: list[Peer] = []
         self._server: asyncio.Server | None = None
+
+    @property
+    def close_codes(self) -> list[int]:
+        """The status codes of the CLOSE frames clients sent, in order of the peers."""
+        return [int.from_bytes(p[:2], "big") for peer in self.peers for p in peer.closes]
 
     @property
     def url(self) -> str:
@@ -122,7 +130,7 @@ class FakeServer:
             return WSUpgradeResponseWithListener(response, None)
         offered = request.headers.get("Sec-WebSocket-Protocol")
         response = WSUpgradeResponse.create_101_response(
-            {"Sec-WebSocket-Protocol": offered} if offered else None
+            {"Sec-WebSocket-Protocol": offered} if offered and self.subprotocol else None
         )
         return WSUpgradeResponseWithListener(response, Peer(self))
 

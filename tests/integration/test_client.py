@@ -17,20 +17,15 @@ from typing import Any, cast
 import msgspec
 import pytest
 from picows import (
-    WSFrame,
-    WSListener,
     WSMsgType,
     WSTransport,
-    WSUpgradeRequest,
-    WSUpgradeResponse,
-    WSUpgradeResponseWithListener,
-    ws_create_server,
 )
 
 import fastcomm
 from fastcomm.client import Client, HandshakeFailed
 from fastcomm.protocol.channel_messages import Publication
 from fastcomm.protocol.messages import ErrorReply, Ping, Pong, Result, Welcome
+from tests.integration.fakeserver import FakeServer, Peer
 
 JSON = "fastcomm.v1.json"
 MSGPACK = "fastcomm.v1.msgpack"
@@ -239,7 +234,7 @@ async def test_resume_restores_the_session(harness: Harness) -> None:
 
 
 async def test_connect_failures() -> None:
-    async with scripted([]) as (url, _closes):  # upgrades, never sends welcome
+    async with scripted([]) as (url, _server):  # upgrades, never sends welcome
         started = time.monotonic()
         with pytest.raises(TimeoutError):
             await Client.connect(url, timeout=0.3)
@@ -427,44 +422,19 @@ async def test_pending_request_fails_when_the_connection_ends(
 
 
 # -- against a minimal picows server -------------------------------------------------------
-class ScriptedServer(WSListener):
-    """Sends ``script`` frames on connect; answers CLOSE by echoing it, records codes."""
-
-    def __init__(self, script: list[tuple[WSMsgType, bytes, bool]], closes: list[int]) -> None:
-        self.script = script
-        self.closes = closes
-
-    def on_ws_connected(self, transport: WSTransport) -> None:
-        for msg_type, payload, fin in self.script:
-            transport.send(msg_type, payload, fin)
-
-    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        if frame.msg_type is WSMsgType.CLOSE:
-            payload = frame.get_payload_as_bytes()
-            self.closes.append(int.from_bytes(payload[:2], "big"))
-            transport.send(WSMsgType.CLOSE, payload)
-            transport.disconnect()
-
-
 @asynccontextmanager
 async def scripted(
     script: list[tuple[WSMsgType, bytes, bool]], *, answer_subprotocol: bool = True
-) -> AsyncIterator[tuple[str, list[int]]]:
-    """A picows server playing ``script``; yields its URL and the CLOSE codes it got."""
-    closes: list[int] = []
+) -> AsyncIterator[tuple[str, FakeServer]]:
+    """A picows server playing ``script`` on connect; yields its URL and the server
+    (``close_codes``: the CLOSE codes it got; it echoes each CLOSE)."""
 
-    def factory(request: WSUpgradeRequest) -> WSUpgradeResponseWithListener:
-        offered = request.headers.get("Sec-WebSocket-Protocol")
-        headers = {"Sec-WebSocket-Protocol": offered} if offered and answer_subprotocol else None
-        response = WSUpgradeResponse.create_101_response(headers)
-        return WSUpgradeResponseWithListener(response, ScriptedServer(script, closes))
+    def play(peer: Peer) -> None:
+        for msg_type, payload, fin in script:
+            peer.frame(msg_type, payload, fin)
 
-    server = await ws_create_server(factory, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"ws://127.0.0.1:{port}/ws", closes
-    finally:
-        server.close()
+    async with FakeServer(on_connect=play, subprotocol=answer_subprotocol) as server:
+        yield server.url, server
 
 
 WELCOME = Welcome("s1", "t1", False, 25.0, 1024)
@@ -488,7 +458,7 @@ async def test_fragmented_messages_are_reassembled() -> None:
         (PING, b"hi", True),  # control frames may come between fragments
         (CONT, push[cut:], True),
     ]
-    async with scripted(script) as (url, _closes), await Client.connect(url) as client:
+    async with scripted(script) as (url, _server), await Client.connect(url) as client:
         assert client.session == "s1"
         assert await client.receive(timeout=5) == Publication("news", 7, "e1", {"x": "ééé"})
 
@@ -513,17 +483,17 @@ async def test_undecodable_server_data_closes_the_connection(
 ) -> None:
     encode = msgspec.msgpack.encode if subprotocol == MSGPACK else msgspec.json.encode
     welcome = (BINARY if subprotocol == MSGPACK else TEXT, encode(WELCOME), True)
-    async with scripted([welcome, frame]) as (url, closes):
+    async with scripted([welcome, frame]) as (url, server):
         client = await Client.connect(url, subprotocol=subprotocol)
         with pytest.raises(fastcomm.ConnectionClosed):
             await client.receive(timeout=5)
-        assert closes == [code]
+        assert server.close_codes == [code]
         assert client.close_code == code
 
 
 async def test_refused_subprotocol_fails_the_connect() -> None:
     welcome = (TEXT, msgspec.json.encode(WELCOME), True)
-    async with scripted([welcome], answer_subprotocol=False) as (url, _closes):
+    async with scripted([welcome], answer_subprotocol=False) as (url, _server):
         with pytest.raises(HandshakeFailed) as refused:
             await Client.connect(url, subprotocol=MSGPACK)
         assert refused.value.status == 101

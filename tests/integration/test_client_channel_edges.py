@@ -26,9 +26,8 @@ from fastcomm.config import Namespace
 from fastcomm.protocol.channel_messages import Join, Subscribe, Subscribed, Unsubscribed
 from fastcomm.protocol.messages import Ping, Pong
 from tests.integration.conftest import eventually
+from tests.integration.test_client_channels import FAST, TIMEOUT, Reconnects
 
-TIMEOUT = 5.0
-FAST: dict[str, Any] = {"backoff_initial": 0.01, "backoff_max": 0.05}
 USER = "u"
 
 
@@ -89,22 +88,6 @@ async def serve(**options: Any) -> AsyncIterator[tuple[fastcomm.Server, Door]]:
             yield server, door
         finally:
             door.release.set()
-
-
-class Reconnects:
-    """An ``on_reconnect`` callback that can be awaited."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.event = asyncio.Event()
-
-    def __call__(self, client: fastcomm.Client) -> None:
-        self.count += 1
-        self.event.set()
-
-    async def wait(self) -> None:
-        await asyncio.wait_for(self.event.wait(), TIMEOUT)
-        self.event.clear()
 
 
 async def subscribers(server: fastcomm.Server, channel: str) -> int:

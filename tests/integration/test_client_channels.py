@@ -15,18 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import msgspec
 import pytest
-from picows import (
-    WSFrame,
-    WSListener,
-    WSMsgType,
-    WSTransport,
-    WSUpgradeRequest,
-    WSUpgradeResponse,
-    WSUpgradeResponseWithListener,
-    ws_create_server,
-)
 
 import fastcomm
 from fastcomm.client import RecoveryFailed, Subscription, SubscriptionClosed
@@ -39,8 +28,9 @@ from fastcomm.protocol.channel_messages import (
     Subscribe,
     Subscribed,
 )
-from fastcomm.protocol.messages import Ping, Pong, Welcome
+from fastcomm.protocol.messages import Ping, Pong
 from tests.integration.conftest import eventually, free_port
+from tests.integration.fakeserver import FakeServer, Peer
 
 TIMEOUT = 5.0
 FAST: dict[str, Any] = {"backoff_initial": 0.01, "backoff_max": 0.05}
@@ -226,68 +216,44 @@ async def test_two_clients_exchange_publications_and_presence_events() -> None:
 # -- the client's own filtering, against a server that misbehaves on purpose ------------
 
 
-class Misbehaving(WSListener):
+def misbehaving(fill: list[int]) -> FakeServer:
     """Answers ``subscribe`` with duplicates and a gap in the offsets, ``history`` with
     ``fill`` (the missing publication or nothing), then pushes a publication of a
-    new epoch. Records the requests it got."""
+    new epoch. Its peers record the requests they got."""
 
-    def __init__(self, fill: list[int], requests: list[dict[str, Any]]) -> None:
-        self.fill = fill
-        self.requests = requests
-
-    def on_ws_connected(self, transport: WSTransport) -> None:
-        welcome = Welcome("s1", "t1", False, 25.0, 1 << 20)
-        transport.send(WSMsgType.TEXT, msgspec.json.encode(welcome))
-
-    def send(self, transport: WSTransport, msg: Any) -> None:
-        transport.send(WSMsgType.TEXT, msgspec.json.encode(msg))
-
-    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        if frame.msg_type is WSMsgType.CLOSE:
-            transport.send(WSMsgType.CLOSE, frame.get_payload_as_bytes())
-            transport.disconnect()
-            return
-        request = msgspec.json.decode(frame.get_payload_as_bytes())
-        self.requests.append(request)
+    def on_request(peer: Peer, request: dict[str, Any]) -> None:
         rid, kind = request.get("id"), request["type"]
         if kind == "subscribe":
-            self.send(transport, Subscribed(rid, "ch", 0, "e1", False))
+            peer.send(Subscribed(rid, "ch", 0, "e1", False))
             for offset in (1, 2, 2, 1, 3, 5, 6, 5):
-                self.send(transport, Publication("ch", offset, "e1", offset))
+                peer.send(Publication("ch", offset, "e1", offset))
         elif kind == "history":
-            pubs = [Publication("ch", offset, "e1", offset) for offset in self.fill]
-            self.send(transport, HistoryReply(rid, "ch", "e1", pubs))
-            self.send(transport, Publication("ch", 1, "e2", "new epoch"))
+            pubs = [Publication("ch", offset, "e1", offset) for offset in fill]
+            peer.send(HistoryReply(rid, "ch", "e1", pubs))
+            peer.send(Publication("ch", 1, "e2", "new epoch"))
         elif kind == "ping":
-            self.send(transport, Pong(rid))
+            peer.send(Pong(rid))
+
+    return FakeServer(on_request=on_request)
 
 
 @pytest.mark.parametrize("fill", [[4], []])
 async def test_duplicates_are_dropped_and_gaps_filled_from_history(fill: list[int]) -> None:
-    requests: list[dict[str, Any]] = []
-
-    def factory(request: WSUpgradeRequest) -> WSUpgradeResponseWithListener:
-        response = WSUpgradeResponse.create_101_response()
-        return WSUpgradeResponseWithListener(response, Misbehaving(fill, requests))
-
-    server = await ws_create_server(factory, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        client = await fastcomm.Client.connect(f"ws://127.0.0.1:{port}/ws", reconnect=False)
+    async with misbehaving(fill) as server:
+        client = await fastcomm.Client.connect(server.url, reconnect=False)
         sub = await client.subscribe("ch")
         got = await take(sub, 7 if fill else 6)
         assert [(p.epoch, p.offset) for p in got] == [
             *[("e1", offset) for offset in (1, 2, 3, *fill, 5, 6)],
             ("e2", 1),
         ]
+        requests = server.peers[0].requests
         assert requests[1] == {"type": "history", "id": 2, "channel": "ch", "since": 3, "limit": 1}
         lost = [] if fill else [RecoveryFailed("ch", "e1", 4, "e1", 3)]
         lost.append(RecoveryFailed("ch", "e2", 0, "e1", 6))
         assert [await sub.next_event(TIMEOUT) for _ in lost] == lost
         assert sub.duplicates == 3 and sub.recovered is False
         await client.close()
-    finally:
-        server.close()
 
 
 # -- reconnect with resume --------------------------------------------------------------

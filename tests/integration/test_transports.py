@@ -22,6 +22,7 @@ import fastcomm
 from fastcomm.protocol.messages import Ping, Pong
 from tests.integration.conftest import eventually, http_get
 from tests.integration.test_channels import Peer
+from tests.integration.test_limits import Flood, flood
 from tests.integration.transports import TRANSPORTS, served
 
 pytestmark = pytest.mark.parametrize("transport", TRANSPORTS)
@@ -37,25 +38,12 @@ class Add(fastcomm.Message, tag="add"):
     b: int
 
 
-class Flood(fastcomm.Message, tag="flood"):
-    count: int
-    size: int
-
-
 @app.on(Add)
 async def add(msg: Add, conn: fastcomm.Connection) -> int:
     return msg.a + msg.b
 
 
-@app.on(Flood)
-def flood(msg: Flood, conn: fastcomm.Connection) -> int:
-    payload = {"type": "blob", "data": "x" * msg.size}
-    sent = 0
-    for _ in range(msg.count):
-        if not conn.send(payload):
-            break
-        sent += 1
-    return sent
+app.on(Flood)(flood)  # pushes until the outbound bound says no
 
 
 @app.on_connect
