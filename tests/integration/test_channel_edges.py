@@ -113,6 +113,21 @@ def flaky_app() -> tuple[fastcomm.App, FlakyBroker]:
     return app, broker
 
 
+def held_subscribe() -> tuple[fastcomm.App, asyncio.Future[bool], asyncio.Event]:
+    """An app (users from ``?user=``) whose subscribe hook waits for ``decide``;
+    ``asked`` is set once a subscribe is waiting."""
+    app = with_users(fastcomm.App())
+    decide: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    asked = asyncio.Event()
+
+    @app.authorize_subscribe
+    async def may_subscribe(conn: fastcomm.Connection, channel: str) -> bool:
+        asked.set()
+        return await decide
+
+    return app, decide, asked
+
+
 def logged(caplog: pytest.LogCaptureFixture, text: str) -> bool:
     return any(text in record.getMessage() for record in caplog.records)
 
@@ -257,12 +272,7 @@ async def test_leaving_while_the_subscription_is_set_up_releases_the_channel(
 
 
 async def test_unsubscribe_sent_while_the_subscribe_hook_decides_is_answered_after_it() -> None:
-    app = with_users(fastcomm.App())
-    decide: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-
-    @app.authorize_subscribe
-    async def may_subscribe(conn: fastcomm.Connection, channel: str) -> bool:
-        return await decide
+    app, decide, _ = held_subscribe()
 
     async with running(app) as server:
         peer = await Peer.connect(server.url)
@@ -275,14 +285,7 @@ async def test_unsubscribe_sent_while_the_subscribe_hook_decides_is_answered_aft
 
 
 async def test_disconnecting_while_the_subscribe_hook_decides_leaves_nothing_behind() -> None:
-    app = with_users(fastcomm.App())
-    decide: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-    asked = asyncio.Event()
-
-    @app.authorize_subscribe
-    async def may_subscribe(conn: fastcomm.Connection, channel: str) -> bool:
-        asked.set()
-        return await decide
+    app, decide, asked = held_subscribe()
 
     async with running(app) as server:
         peer = await Peer.connect(server.url, "?user=alice")
@@ -534,14 +537,7 @@ async def test_server_api_unsubscribe_while_the_subscription_is_being_set_up() -
 
 
 async def test_client_and_server_unsubscribe_both_waiting_for_one_subscribe() -> None:
-    app = with_users(fastcomm.App())
-    decide: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-    asked = asyncio.Event()
-
-    @app.authorize_subscribe
-    async def may_subscribe(conn: fastcomm.Connection, channel: str) -> bool:
-        asked.set()
-        return await decide
+    app, decide, asked = held_subscribe()
 
     async with running(app) as server:
         alice = await Peer.connect(server.url, "?user=alice")
@@ -557,14 +553,7 @@ async def test_client_and_server_unsubscribe_both_waiting_for_one_subscribe() ->
 
 
 async def test_server_api_unsubscribe_of_a_subscribe_then_refused_pushes_nothing() -> None:
-    app = with_users(fastcomm.App())
-    decide: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-    asked = asyncio.Event()
-
-    @app.authorize_subscribe
-    async def may_subscribe(conn: fastcomm.Connection, channel: str) -> bool:
-        asked.set()
-        return await decide
+    app, decide, asked = held_subscribe()
 
     async with running(app) as server:
         alice = await Peer.connect(server.url, "?user=alice")
