@@ -27,7 +27,7 @@ class SessionRegistry:
     def __init__(self, ttl: float, clock: Any = time.monotonic, max_detached: int = 10_000) -> None:
         self.ttl = ttl
         self.max_detached = max_detached
-        self._clock = clock
+        self.clock = clock
         self.live: dict[str, Session] = {}
         self.by_user: dict[str, set[Session]] = {}
         self._detached: dict[str, Session] = {}  # resume token -> session
@@ -76,7 +76,7 @@ class SessionRegistry:
         if candidate is None or candidate.user != user:
             return None
         del self._detached[resume_token]
-        if candidate.expires <= self._clock():
+        if candidate.expires <= self.clock():
             return None
         candidate.meta = meta
         candidate.resume_token = secrets.token_urlsafe(24)
@@ -108,7 +108,7 @@ class SessionRegistry:
             detached = self._detached
             while len(detached) >= self.max_detached:
                 del detached[next(iter(detached))]  # the oldest record goes first
-            session.expires = self._clock() + self.ttl
+            session.expires = self.clock() + self.ttl
             detached[session.resume_token] = session
 
     def revoke(self, session: Session) -> None:
@@ -118,7 +118,7 @@ class SessionRegistry:
 
     def expire(self) -> list[Session]:
         """Drop detached sessions whose TTL passed; return them."""
-        now = self._clock()
+        now = self.clock()
         gone = [s for s in self._detached.values() if s.expires <= now]
         for session in gone:
             del self._detached[session.resume_token]

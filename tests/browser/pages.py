@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from typing import Any
+
+from tests.waiting import eventually
 
 __all__ = ["HARNESS", "client_page", "until"]
 
@@ -52,12 +52,8 @@ async def client_page(browser: Any, port: int) -> Any:
 
 async def until(page: Any, expression: str, timeout: float = 10.0) -> Any:
     """Poll ``expression`` in the page until it is truthy; returns its value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await page.evaluate(expression)
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            events = await page.evaluate("JSON.stringify(window.events ?? null)")
-            raise AssertionError(f"not true in time: {expression}; events: {json.loads(events)}")
-        await asyncio.sleep(0.05)
+    try:
+        return await eventually(lambda: page.evaluate(expression), timeout, expression, 0.05)
+    except AssertionError as error:
+        events = await page.evaluate("JSON.stringify(window.events ?? null)")
+        raise AssertionError(f"{error}; events: {json.loads(events)}") from None

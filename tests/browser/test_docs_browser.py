@@ -22,6 +22,7 @@ import pytest
 
 from fastcomm.loadgen.target import ChildServer, free_port
 from tests.integration.docblocks import DOCS, ENV, ROOT, block, commands, port_env
+from tests.waiting import eventually
 
 BROWSER, AUTH = DOCS / "BROWSER.md", DOCS / "AUTH.md"
 IMPORT = 'import { Client } from "/fastcomm.js";\n'
@@ -103,8 +104,7 @@ async def test_the_demo_command(tmp_path: Path) -> None:
     with ChildServer(argv, name="fastcomm serve --demo", port=port, env=port_env(port),
                      cwd=ROOT, ready="/readyz") as server:  # fmt: skip
         status, kind = await asyncio.to_thread(get, f"http://127.0.0.1:{port}/demo")
-        await asyncio.sleep(0.2)
-        printed = server.output()
+        assert comment.startswith("# logged: ")
+        expected = comment.removeprefix("# logged: ").replace("8000", str(port))
+        await eventually(lambda: expected in server.output(), 5, server.output)
     assert (status, kind.split(";")[0]) == (200, "text/html")
-    assert comment.startswith("# logged: ")
-    assert comment.removeprefix("# logged: ").replace("8000", str(port)) in printed

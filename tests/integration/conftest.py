@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import sys
-import time
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -17,6 +16,7 @@ import pytest
 import fastcomm
 from fastcomm.loadgen.target import ChildServer, free_port
 from tests.traced import traced
+from tests.waiting import eventually
 
 __all__ = [
     "ServerProcess",
@@ -60,20 +60,6 @@ async def status_of(server: fastcomm.Server) -> dict[str, Any]:
     code, body = await http_get(server.port, "/status")
     assert code == 200
     return json.loads(body)  # type: ignore[no-any-return]
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 5.0) -> None:
-    """Wait until ``check()`` is truthy (an awaited condition, not a sleep-assert)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 class ServerProcess(ChildServer):

@@ -34,14 +34,20 @@ def logged(caplog: pytest.LogCaptureFixture, text: str) -> bool:
 
 @pytest.fixture
 def uvicorn_log(caplog: pytest.LogCaptureFixture) -> Iterator[Callable[[], list[str]]]:
-    """What uvicorn logs (its logger stops propagating once a uvicorn configured logging)."""
+    """What uvicorn logs, each line once: a handler of its own on ``uvicorn.error``, so
+    that it does not matter whether the logger propagates to the root (it stops once
+    some uvicorn in this process applied its logging config, which depends on which
+    tests ran before)."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = records.append  # type: ignore[method-assign]
     logger = logging.getLogger("uvicorn.error")
-    logger.addHandler(caplog.handler)
+    logger.addHandler(handler)
     try:
-        with caplog.at_level(logging.INFO):
-            yield lambda: [r.getMessage() for r in caplog.records if r.name == "uvicorn.error"]
+        with caplog.at_level(logging.INFO, logger="uvicorn.error"):
+            yield lambda: [record.getMessage() for record in records]
     finally:
-        logger.removeHandler(caplog.handler)
+        logger.removeHandler(handler)
 
 
 @pytest.mark.parametrize("transport", ASGI)

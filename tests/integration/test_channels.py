@@ -12,6 +12,7 @@ import itertools
 import os
 import socket
 import struct
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -406,7 +407,8 @@ async def test_after_session_ttl_the_session_is_new_and_empty() -> None:
         await a.subscribe("feed")
         await a.close()
         await gone_session(gone)
-        await asyncio.sleep(0.3)  # let the resumable record expire
+        later = time.monotonic() + 1.0  # past the record's 0.2 s
+        server.node.sessions.clock = lambda: later
         await server.app.publish("feed", 1)
         back = await Peer.connect(server.url, f"?resume={a.token}")
         assert back.welcome["resumed"] is False and back.session != a.session

@@ -26,6 +26,7 @@ from fastcomm.client import Client, HandshakeFailed
 from fastcomm.protocol.channel_messages import Publication
 from fastcomm.protocol.messages import ErrorReply, Ping, Pong, Result, Welcome
 from tests.integration.fakeserver import FakeServer, Peer
+from tests.waiting import eventually
 
 JSON = "fastcomm.v1.json"
 MSGPACK = "fastcomm.v1.msgpack"
@@ -183,14 +184,6 @@ async def harness() -> AsyncIterator[Harness]:
             yield Harness(server, state)
         finally:
             state.release.set()
-
-
-async def eventually(check: Any, timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 # -- handshake and welcome ---------------------------------------------------------------

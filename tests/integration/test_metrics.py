@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import fastcomm
 from tests.integration.conftest import running
+from tests.waiting import eventually
 
 app = fastcomm.App()
 
@@ -99,10 +100,7 @@ async def test_metrics_parse_and_follow_traffic() -> None:
             _, after = await scrape(srv.port)
             return value(after, "fastcomm_open_connections") == 0
 
-        for _ in range(100):
-            if await gone():
-                break
-            await asyncio.sleep(0.02)
+        await eventually(gone, 5, "the connection is gone from the metrics")
         _, after = await scrape(srv.port)
         assert value(after, "fastcomm_channels") == 0
         assert value(after, "fastcomm_sessions_resumable") == 1

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,6 +20,7 @@ import fastcomm
 from fastcomm.config import build_config
 from fastcomm.node.node import Node
 from fastcomm.transports.asgi import AsgiApp
+from tests.waiting import eventually
 
 __all__ = ["TRANSPORTS", "Served", "served"]
 
@@ -57,14 +57,6 @@ class Served:
             await self._stop()
 
 
-async def _until(check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{what} did not happen in {timeout} s")
-        await asyncio.sleep(0.01)
-
-
 @asynccontextmanager
 async def _picows(app: fastcomm.App, options: dict[str, Any]) -> AsyncIterator[Served]:
     server = fastcomm.Server(app, port=0, **options)
@@ -91,7 +83,7 @@ async def _uvicorn(app: fastcomm.App, options: dict[str, Any]) -> AsyncIterator[
         await asyncio.wait_for(task, 20)
 
     try:
-        await _until(lambda: server.started or task.done(), "uvicorn startup")
+        await eventually(lambda: server.started or task.done(), 10.0, "uvicorn startup")
         if task.done():
             task.result()
         served = Served("asgi-uvicorn", asgi.node, port, stop)
@@ -117,7 +109,7 @@ async def _granian(app: fastcomm.App, options: dict[str, Any]) -> AsyncIterator[
         await asyncio.wait_for(task, 20)
 
     try:
-        await _until(lambda: asgi.node.accepting or task.done(), "granian startup")
+        await eventually(lambda: asgi.node.accepting or task.done(), 10.0, "granian startup")
         if task.done():
             task.result()
         yield Served("granian", asgi.node, port, stop)

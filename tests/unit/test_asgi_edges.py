@@ -18,6 +18,7 @@ from fastcomm.config import build_config
 from fastcomm.sessions.connection import Connection
 from fastcomm.transports.asgi import AsgiApp
 from fastcomm.transports.asgi.handshake import DENIAL_EXTENSION
+from tests.waiting import eventually
 
 TIMEOUT = 5.0
 
@@ -74,10 +75,7 @@ async def connection(
     script.inbox.put_nowait({"type": "websocket.connect"})
     task = asyncio.get_running_loop().create_task(asgi(ws_scope(), script.receive, script.send))
     try:
-        for _ in range(200):
-            if asgi.node.connections:
-                break
-            await asyncio.sleep(0.005)
+        await eventually(lambda: asgi.node.connections, what="the connection is attached")
         (conn,) = asgi.node.connections
         yield task, conn
     finally:
@@ -85,14 +83,6 @@ async def connection(
             task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await asgi.shutdown()
-
-
-async def until(check: Any) -> None:
-    for _ in range(400):
-        if check():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("condition not met in time")
 
 
 # -- the handshake ------------------------------------------------------------------------
@@ -212,10 +202,11 @@ async def test_a_send_that_raises_drops_the_outbox_and_the_disconnect_ends_it() 
     asgi = make_asgi()
     script = Script()
     async with connection(asgi, script) as (task, conn):
-        await until(lambda: script.types() == ["websocket.accept", "websocket.send"])  # welcome
+        welcomed = ["websocket.accept", "websocket.send"]
+        await eventually(lambda: script.types() == welcomed)
         script.fail_send = "websocket.send"
         assert asgi.node.api.push(conn.session_id, {"type": "lost"}) == 1
-        await until(lambda: conn.transport.buffered() == 0)  # dropped, not stuck
+        await eventually(lambda: conn.transport.buffered() == 0)  # dropped, not stuck
         script.inbox.put_nowait({"type": "websocket.disconnect", "code": 1006})
         await asyncio.wait_for(task, TIMEOUT)
         assert not asgi.node.connections
@@ -228,7 +219,7 @@ async def test_events_of_other_types_are_skipped_while_connected() -> None:
     async with connection(asgi, script) as (task, _):
         script.inbox.put_nowait({"type": "websocket.connect"})  # not data: ignored
         script.inbox.put_nowait({"type": "websocket.receive", "text": '{"type":"ping","id":1}'})
-        await until(lambda: len(script.sent) == 3)
+        await eventually(lambda: len(script.sent) == 3)
         assert script.sent[2] == {"type": "websocket.send", "text": '{"type":"pong","id":1}'}
         assert not task.done()
 
@@ -247,7 +238,7 @@ async def test_once_the_connection_is_over_every_transport_call_is_a_no_op() -> 
     asgi = make_asgi()
     script = Script()
     async with connection(asgi, script) as (task, conn):
-        await until(lambda: len(script.sent) == 2)
+        await eventually(lambda: len(script.sent) == 2)
         script.inbox.put_nowait({"type": "websocket.disconnect", "code": 1000})
         await asyncio.wait_for(task, TIMEOUT)
         transport = conn.transport

@@ -3,14 +3,13 @@ refusals, counting without recording, the end of a connection, heartbeats."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 import fastcomm
 from fastcomm.config import build_config
 from fastcomm.node.node import Node
 from fastcomm.transports.memory import Refused, connect
+from tests.waiting import eventually
 
 
 def make(app: fastcomm.App | None = None, **options: object) -> Node:
@@ -64,10 +63,7 @@ async def test_the_heartbeat_pings_an_idle_connection_and_closes_a_silent_one() 
     node.start()
     try:
         _, transport = connect(node)
-        for _ in range(300):
-            if transport.aborted:
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: transport.aborted, 5, "the silent connection is aborted")
         assert transport.pings >= 1  # pinged when idle
         assert transport.closed_with == (1001, b"heartbeat timeout")  # no answer: closed
         assert transport.aborted and not node.connections
