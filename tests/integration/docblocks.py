@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shlex
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -29,7 +30,10 @@ __all__ = [
     "ROOT",
     "block",
     "commands",
+    "first",
     "port_env",
+    "python",
+    "save",
     "split_env",
     "welcome",
 ]
@@ -61,6 +65,30 @@ def block(name: str, doc: Path = ROOT / "README.md") -> str:
     return "\n".join(body).strip() + "\n"
 
 
+def first(doc: Path) -> tuple[str | None, str]:
+    """The first code block of ``doc``: its marker's name (None if unmarked) and text.
+
+    A page whose commands need a server starts it in this block. A fenced block
+    counts, and an indented one after a blank line that is not in a list item.
+    """
+    lines = doc.read_text().splitlines()
+    for i, line in enumerate(lines):
+        fenced = line.lstrip().startswith("```")
+        indented = (
+            line.startswith("    ")
+            and i >= 2
+            and not lines[i - 1].strip()
+            and lines[i - 2][:1] not in (" ", "-")
+        )
+        if fenced or indented:
+            above = next(lines[j].strip() for j in range(i - 1, -1, -1) if lines[j].strip())
+            marker = re.fullmatch(r"<!-- test: (\S+) -->", above)
+            if marker:
+                return marker.group(1), block(marker.group(1), doc)
+            return None, line.strip()
+    raise ValueError(f"{doc.name} has no code block")
+
+
 def commands(text: str, ports: dict[str, str]) -> list[list[str]]:
     """Shell command lines of ``text`` as argument lists, ports substituted.
 
@@ -87,6 +115,23 @@ def split_env(argv: list[str], env: dict[str, str]) -> tuple[list[str], dict[str
         env[name] = value
         argv = argv[1:]
     return argv, env
+
+
+def save(text: str, where: Path) -> str:
+    """Write ``text``, a block whose first line names its file (``# main.py``),
+    to that file in ``where``; returns the name."""
+    match = re.fullmatch(r"# ([\w.-]+\.(?:py|toml))", text.partition("\n")[0])
+    assert match, f"the block names no file: {text.partition(chr(10))[0]!r}"
+    (where / match.group(1)).write_text(text)
+    return match.group(1)
+
+
+def python(name: str, where: Path, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """``python NAME`` run in ``where``, as the reader runs a saved script."""
+    return subprocess.run(
+        [sys.executable, name], cwd=where, env=ENV, capture_output=True, text=True,
+        timeout=timeout, check=False,
+    )  # fmt: skip
 
 
 def port_env(port: int, env: dict[str, str] = ENV) -> dict[str, str]:
