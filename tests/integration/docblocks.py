@@ -32,6 +32,7 @@ __all__ = [
     "commands",
     "first",
     "port_env",
+    "ported",
     "python",
     "save",
     "split_env",
@@ -89,13 +90,19 @@ def first(doc: Path) -> tuple[str | None, str]:
     raise ValueError(f"{doc.name} has no code block")
 
 
+def ported(text: str, ports: dict[str, str]) -> str:
+    """``text`` with each port number ``old`` of ``ports`` replaced by its ``new``."""
+    for old, new in ports.items():
+        text = re.sub(rf"\b{old}\b", new, text)
+    return text
+
+
 def commands(text: str, ports: dict[str, str]) -> list[list[str]]:
     """Shell command lines of ``text`` as argument lists, ports substituted.
 
     Leading ``NAME=value`` words stay in the list (see :func:`split_env`).
     """
-    for old, new in ports.items():
-        text = re.sub(rf"\b{old}\b", new, text)
+    text = ported(text, ports)
     result = []
     for line in text.replace("\\\n", " ").splitlines():
         argv = shlex.split(line, comments=True)

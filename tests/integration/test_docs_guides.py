@@ -30,7 +30,16 @@ import fastcomm
 from fastcomm.auth import JWT
 from fastcomm.loadgen.target import ChildServer, free_port
 from tests.integration.conftest import eventually
-from tests.integration.docblocks import DOCS, ENV, block, commands, port_env, split_env
+from tests.integration.docblocks import (
+    DOCS,
+    ENV,
+    block,
+    commands,
+    first,
+    port_env,
+    ported,
+    split_env,
+)
 
 CHANNELS, AUTH, HTTP_API = DOCS / "CHANNELS.md", DOCS / "AUTH.md", DOCS / "HTTP-API.md"
 PROTOCOL = DOCS / "PROTOCOL.md"
@@ -218,25 +227,38 @@ async def test_refreshing_the_token_of_the_python_client() -> None:
             assert client.welcome.resumed  # the same user: the session came back
 
 
-def test_curl_session(tmp_path: Path) -> None:
-    text = block("curl", HTTP_API)
-    key, api, *curls = text.splitlines()
-    assert key.startswith("KEY=") and api.startswith("API=")
+def test_curl_session_against_the_server_the_page_starts(tmp_path: Path) -> None:
+    """The page's first block starts the server; its curl session runs in ``sh``."""
+    name, serve = first(HTTP_API)
+    assert name == "api-serve"
     port, api_port = free_port(), free_port()
-    variables = {"KEY": key[4:], "API": api[4:].replace("8001", str(api_port))}
-    argv = commands(f"fastcomm serve --api-port {api_port} --api-key {key[4:]}", {})[0]
+    ports = {"8001": str(api_port)}
+    [line] = commands(serve, ports)
+    argv, env = split_env(line, port_env(port))
+    session = ported(block("curl", HTTP_API), ports)
+    curls = [line for line in session.splitlines() if line.startswith("curl ")]
     assert shutil.which("curl"), "the curl session needs curl"
-    with served(argv, port_env(port), tmp_path, port):
-        for line in curls:
-            for name, value in variables.items():
-                line = line.replace(f"${name}", value)
-            result = subprocess.run(
-                shlex.split(line, comments=True), capture_output=True, text=True, timeout=30,
-                check=False,
-            )  # fmt: skip
-            assert result.returncode == 0, (line, result.stderr)
-            answer = json.loads(result.stdout)
-            assert "result" in answer or "openapi" in answer, (line, answer)
+    with served(argv, env, tmp_path, port):
+        result = subprocess.run(
+            ["sh", "-e"], input=session, capture_output=True, text=True, timeout=60, check=False
+        )
+    assert result.returncode == 0, result.stderr
+    answers = json_documents(result.stdout)
+    assert len(answers) == len(curls) == 6, result.stdout
+    for line, answer in zip(curls, answers, strict=True):
+        assert "result" in answer or "openapi" in answer, (line, answer)
+    assert answers[0]["result"]["offset"] == 1  # publish
+    assert [p["data"] for p in answers[1]["result"]["publications"]] == [{"text": "hi"}]
+
+
+def json_documents(text: str) -> list[Any]:
+    """The JSON documents of ``text``, one after the other (curl prints no newline)."""
+    decoder, found, rest = json.JSONDecoder(), [], text.strip()
+    while rest:
+        document, end = decoder.raw_decode(rest)
+        found.append(document)
+        rest = rest[end:].lstrip()
+    return found
 
 
 def shape(name: str) -> dict[str, Any]:
