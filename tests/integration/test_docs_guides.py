@@ -38,6 +38,8 @@ from tests.integration.docblocks import (
     first,
     port_env,
     ported,
+    python,
+    save,
     split_env,
 )
 
@@ -162,20 +164,47 @@ async def refusal(url: str, **options: Any) -> tuple[int, str]:
     return response.status_code, bytes(response.body or b"").decode().strip()
 
 
-async def test_jwt_in_code(tmp_path: Path) -> None:
-    (tmp_path / "myapp.py").write_text(block("jwt-app", AUTH))
+async def run_the_client(where: Path, port: int) -> None:
+    """The page's client.py, run as the page says, against the server on ``port``."""
+    name = save(block("jwt-client", AUTH).replace("8000", str(port)), where)
+    result = await asyncio.to_thread(python, name, where)
+    assert result.returncode == 0, result.stderr
+    connected, refused = result.stdout.splitlines()
+    assert connected.startswith("connected, session ")
+    assert refused == "refused: 401 invalid token signature"
+
+
+async def test_jwt_on_the_command_line_first(tmp_path: Path) -> None:
+    name, text = first(AUTH)
+    assert name == "jwt-cli"
     port = free_port()
-    [argv] = commands("fastcomm serve myapp:app --port 8000", {"8000": str(port)})
+    [line] = commands(text, {})
+    argv, env = split_env(line, port_env(port))
+    with served(argv, env, tmp_path, port) as server:
+        await run_the_client(tmp_path, port)
+        url = f"ws://127.0.0.1:{port}/ws?token="
+        claims = {"sub": "bob", "iss": "https://auth.example"}
+        assert await refusal(url + token({**claims, "aud": "other"})) == (
+            401, "401 invalid token audience",
+        )  # fmt: skip
+        async with websockets.connect(url + token({**claims, "aud": "chat"})) as ws:
+            await recv(ws)
+            await ask(ws, {"type": "subscribe", "id": 1, "channel": "room"})
+            members = await ask(ws, {"type": "presence", "id": 2, "channel": "room"})
+    assert [m["user"] for m in members["members"]] == ["bob"]
+    assert "InsecureKeyLengthWarning" not in server.output()  # the documented secret is long enough
+
+
+async def test_jwt_in_code(tmp_path: Path) -> None:
+    assert save(block("jwt-app", AUTH), tmp_path) == "myapp.py"
+    port = free_port()
+    [argv] = commands(block("jwt-serve", AUTH), {})
     claims = json.loads(block("channels-claim", AUTH))
     good = token({**claims, "aud": "chat", "iss": "https://auth.example"})
-    with served(argv, ENV, tmp_path, port) as server:
+    with served(argv, port_env(port), tmp_path, port) as server:
+        await run_the_client(tmp_path, port)
         url = f"ws://127.0.0.1:{port}/ws"
         assert await refusal(url) == (401, "401 missing token")
-        forged = token(
-            {**claims, "aud": "chat", "iss": "https://auth.example"},
-            "another key, also 32 bytes or more",
-        )
-        assert await refusal(url + "?token=" + forged) == (401, "401 invalid token signature")
         bearer = {"Authorization": f"Bearer {good}"}
         async with websockets.connect(url, additional_headers=bearer) as ws:
             await recv(ws)
@@ -189,23 +218,6 @@ async def test_jwt_in_code(tmp_path: Path) -> None:
     assert "InsecureKeyLengthWarning" not in server.output()
     assert members["members"][0]["meta"]["channels"] == claims["channels"]
     assert elsewhere["code"] == "forbidden"  # not in the channels claim
-
-
-async def test_jwt_on_the_command_line(tmp_path: Path) -> None:
-    port = free_port()
-    [line] = commands(block("jwt-cli", AUTH), {})
-    argv, env = split_env(line, port_env(port))
-    with served(argv, env, tmp_path, port) as server:
-        url = f"ws://127.0.0.1:{port}/ws?token="
-        assert await refusal(url + token({"sub": "bob", "aud": "other"})) == (
-            401, "401 invalid token audience",
-        )  # fmt: skip
-        async with websockets.connect(url + token({"sub": "bob", "aud": "chat"})) as ws:
-            await recv(ws)
-            await ask(ws, {"type": "subscribe", "id": 1, "channel": "room"})
-            members = await ask(ws, {"type": "presence", "id": 2, "channel": "room"})
-    assert [m["user"] for m in members["members"]] == ["bob"]
-    assert "InsecureKeyLengthWarning" not in server.output()  # the documented secret is long enough
 
 
 async def test_refreshing_the_token_of_the_python_client() -> None:
