@@ -66,7 +66,9 @@ def served(argv: list[str], env: dict[str, str], cwd: Path, port: int) -> ChildS
 
 
 async def test_chat_in_two_terminals(tmp_path: Path) -> None:
-    serve, websocat, subscribe, publish = block("chat", CHANNELS).splitlines()
+    name, text = first(CHANNELS)
+    assert name == "chat"
+    serve, websocat, subscribe, publish = text.splitlines()
     port = free_port()
     [argv] = commands(serve, {"8000": str(port)})
     program, url = shlex.split(websocat, comments=True)
@@ -87,10 +89,10 @@ async def test_chat_in_two_terminals(tmp_path: Path) -> None:
 
 
 async def test_namespaces_file(tmp_path: Path) -> None:
-    (tmp_path / "fastcomm.toml").write_text(block("namespaces", CHANNELS))
+    assert save(block("namespaces", CHANNELS), tmp_path) == "fastcomm.toml"
     port = free_port()
-    argv = commands("fastcomm serve", {})[0]
-    with served(argv, {**port_env(port), "FASTCOMM_CONFIG": "fastcomm.toml"}, tmp_path, port):
+    [argv] = commands(block("namespaces-serve", CHANNELS), {})
+    with served(argv, port_env(port), tmp_path, port):
         url = f"ws://127.0.0.1:{port}/ws"
         async with websockets.connect(url) as one, websockets.connect(url) as two:
             await recv(one), await recv(two)
