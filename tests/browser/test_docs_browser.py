@@ -146,3 +146,25 @@ async def test_the_demo_command(tmp_path: Path) -> None:
         expected = comment.removeprefix("# logged: ").replace("8000", str(port))
         await eventually(lambda: expected in server.output(), 5, server.output)
     assert (status, kind.split(";")[0]) == (200, "text/html")
+
+
+async def test_the_readme_console_snippet_on_the_demo_page(browser: Any, tmp_path: Path) -> None:
+    """README.md's demo command, then its snippet in the console of a demo window."""
+    [argv] = commands(block("demo"), {})
+    port = free_port()
+    with ChildServer(argv, name="fastcomm serve --demo", port=port, env=port_env(port),
+                     cwd=tmp_path, ready="/readyz"):  # fmt: skip
+        page = await browser.new_page()
+        logged: list[Any] = []
+        page.on("console", lambda msg: logged.append(msg))
+        await page.goto(f"http://127.0.0.1:{port}/demo")
+        snippet = block("js-client").replace("8000", str(port))
+        await page.evaluate(f"async () => {{\n{snippet}\n}}")  # as the console runs it
+
+        async def publication_logged() -> bool:
+            for msg in logged:
+                if [await arg.json_value() for arg in msg.args] == [1, {"text": "hi"}]:
+                    return True
+            return False
+
+        await eventually(publication_logged, 10, lambda: [msg.text for msg in logged])
