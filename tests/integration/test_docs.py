@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shlex
 import shutil
 import subprocess
@@ -47,6 +48,13 @@ def test_python_client_script(tour: tuple[Path, ChildServer]) -> None:
     three, publication = result.stdout.splitlines()
     assert three == "3"
     assert publication.endswith(" {'text': 'hi'}")  # the offset: 1, or 2 after the websocat test
+
+
+def test_embedded_server_script(tour: tuple[Path, ChildServer]) -> None:
+    where, _ = tour
+    result = python(save(block("embedded"), where), where)
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(r"ws://127\.0\.0\.1:\d+/ws\n", result.stdout), result.stdout
 
 
 async def test_websocat_session(tour: tuple[Path, ChildServer]) -> None:
