@@ -7,6 +7,12 @@ ports, and ``fastcomm``, ``uvicorn`` and ``granian`` run as ``python -m ...``
 of this interpreter (so ``fastcomm`` is this checkout). A command that names
 no port gets its free one from ``FASTCOMM_PORT``, ``UVICORN_PORT`` and
 ``GRANIAN_PORT`` (see :func:`port_env`).
+
+The blocks run as a reader runs them: a page's servers are the ones its own
+blocks start (:func:`first` is the block a page starts its server in), with
+the page's flags, keys and files; a block whose first line names a file
+(``# client.py``) is saved under that name (:func:`save`) and run with
+``python NAME`` (:func:`python`).
 """
 
 from __future__ import annotations
