@@ -26,7 +26,7 @@ PLANNED = {"redis.py"}
 MADE = {"constraints/REFRESH.md"}
 FENCE = re.compile(r"^\s*```.*?^\s*```", re.S | re.M)
 SPAN = re.compile(r"``(.+?)``|`([^`\n]+)`")
-PATH = re.compile(r"(?<![\w./-])((?:\.ci|[a-z]+)/[\w./-]*)")
+PATH = re.compile(r"(?<![\w./-])((?:\.ci|[a-z]+)/[\w./*-]*)")
 FILE = re.compile(r"(?<![\w./-])([\w-]+\.(?:py|md|toml|js|ts|html|txt))\b")
 # `owner.name[.more]`, not a file name (`fastcomm.js`) nor inside a path or URL
 DOTTED = re.compile(
@@ -66,6 +66,11 @@ def paths(text: str) -> list[str]:
     cited = [m for span in spans(text) for m in PATH.findall(span)]
     indented = re.findall(r"^    ([\w.]+/[\w./-]*)", text, re.M)  # an indented listing
     return [p.rstrip(".,") for p in cited + listed(text) + indented if p.startswith(TOP)]
+
+
+def found(path: str) -> bool:
+    """``path`` exists (a pattern with ``*``: something matches it)."""
+    return any(ROOT.glob(path)) if "*" in path else (ROOT / path).exists()
 
 
 def fastcomm_classes() -> dict[str, list[type]]:
@@ -111,7 +116,7 @@ def resolves(dotted: str) -> bool:
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
 def test_every_path_the_page_names_exists(page: Path) -> None:
-    missing = sorted({p for p in paths(page.read_text()) if not (ROOT / p).exists()} - MADE)
+    missing = sorted({p for p in paths(page.read_text()) if not found(p)} - MADE)
     assert not missing, f"{page.name} names files that do not exist: {missing}"
 
 
