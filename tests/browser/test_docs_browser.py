@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,12 +85,12 @@ async def run_module(browser: Any, port: int, source: str, setup: str = "") -> A
     if setup:
         await page.evaluate(setup)
     await page.add_script_tag(content=source, type="module")
-    deadline = time.monotonic() + 15
-    while not errors and time.monotonic() < deadline:
-        if (result := await page.evaluate("window.docResult")) is not None:
-            return result
-        await asyncio.sleep(0.05)
-    raise AssertionError(errors or "the snippet did not finish within 15 s")
+
+    async def finished() -> Any:
+        assert not errors, errors  # the snippet failed: no use waiting
+        return await page.evaluate("window.docResult")
+
+    return await eventually(finished, 15, "the snippet to finish")
 
 
 async def test_the_client_example(browser: Any, tour: ChildServer) -> None:
