@@ -6,6 +6,8 @@ From the repository root::
     granian --interface asgi --working-dir examples --port 8000 asgi_app:app
     fastcomm serve examples/asgi_app.py:app --transport granian --port 8000
 
+uvicorn comes with the ``asgi`` extra (``pip install ".[asgi]"``): a plain
+``pip install uvicorn`` has no WebSocket library and its upgrades get 426.
 Under uvicorn and granian the settings come from ``FASTCOMM_*`` variables
 (``FASTCOMM_MAX_CONNECTIONS=100``) or the TOML file named by ``FASTCOMM_CONFIG``.
 """

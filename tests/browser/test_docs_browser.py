@@ -6,22 +6,34 @@ Each snippet runs as a module script in a page on the server's origin (so
 ``/fastcomm.js`` and ``/ws`` resolve there). The names a snippet leaves to
 the application (``render``, ``resync``, ``getFreshToken``, ``fetchToken``)
 are defined on the page first; a snippet that starts from ``Client.connect``
-gets the documented ``import`` line before it.
+gets the documented ``import`` line before it. AUTH.md's snippet runs against
+the JWT server that page starts, its token function returning a token signed
+with the page's secret.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
+import json
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 
 from fastcomm.loadgen.target import ChildServer, free_port
-from tests.integration.docblocks import DOCS, ENV, ROOT, block, commands, port_env
+from tests.integration.docblocks import (
+    DOCS,
+    ENV,
+    ROOT,
+    block,
+    commands,
+    first,
+    port_env,
+    split_env,
+)
 from tests.waiting import eventually
 
 BROWSER, AUTH = DOCS / "BROWSER.md", DOCS / "AUTH.md"
@@ -45,22 +57,40 @@ def tour(tmp_path: Path) -> Iterator[ChildServer]:
         yield server
 
 
-async def run_module(browser: Any, port: int, source: str) -> Any:
-    """Run ``source`` as a module script on the server's origin; returns
-    ``window.docResult``, which the source must set at its end."""
+@pytest.fixture
+def jwt_server(tmp_path: Path) -> Iterator[tuple[ChildServer, str]]:
+    """The server docs/AUTH.md starts in its first block, and a token for it."""
+    name, text = first(AUTH)
+    assert name == "jwt-cli"
+    port = free_port()
+    [line] = commands(text, {})
+    argv, env = split_env(line, port_env(port))
+    claims = {"sub": "alice", "aud": "chat", "iss": "https://auth.example"}  # its flags
+    token = jwt.encode(claims, env["FASTCOMM_JWT_SECRET"], algorithm="HS256")
+    server = ChildServer(argv, name="JWT server", port=port, env=env, cwd=tmp_path, ready="/readyz")
+    with server:
+        yield server, token
+
+
+async def run_module(browser: Any, port: int, source: str, setup: str = "") -> Any:
+    """Run ``source`` as a module script on the server's origin, after ``setup``
+    (a script run first); returns ``window.docResult``, which the source must set
+    at its end."""
     page = await browser.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("console", lambda msg: print("console:", msg.text))
     await page.goto(f"http://127.0.0.1:{port}/healthz")
     await page.evaluate(APPLICATION)
+    if setup:
+        await page.evaluate(setup)
     await page.add_script_tag(content=source, type="module")
-    deadline = time.monotonic() + 15
-    while not errors and time.monotonic() < deadline:
-        if (result := await page.evaluate("window.docResult")) is not None:
-            return result
-        await asyncio.sleep(0.05)
-    raise AssertionError(errors or "the snippet did not finish within 15 s")
+
+    async def finished() -> Any:
+        assert not errors, errors  # the snippet failed: no use waiting
+        return await page.evaluate("window.docResult")
+
+    return await eventually(finished, 15, "the snippet to finish")
 
 
 async def test_the_client_example(browser: Any, tour: ChildServer) -> None:
@@ -79,17 +109,24 @@ window.docResult = {
     assert isinstance(result["epoch"], str) and result["messages"] == 0
 
 
-@pytest.mark.parametrize(
-    ("doc", "name"),
-    [(BROWSER, "token-function"), (AUTH, "token-function")],
-    ids=["BROWSER", "AUTH"],
-)
-async def test_token_as_a_function(browser: Any, tour: ChildServer, doc: Path, name: str) -> None:
-    source = IMPORT + block(name, doc)
+async def test_token_as_a_function(browser: Any, tour: ChildServer) -> None:
+    source = IMPORT + block("token-function", BROWSER)
     source += "const user = (await client.call({type: 'add', a: 1, b: 1}), client.session);\n"
     source += "await client.close();\nwindow.docResult = {session: user, tokens};\n"
     result = await run_module(browser, tour.port, source)
     assert result["tokens"] == 1 and result["session"]  # asked once, before the attempt
+
+
+async def test_token_as_a_function_on_the_auth_page(
+    browser: Any, jwt_server: tuple[ChildServer, str]
+) -> None:
+    server, token = jwt_server
+    source = IMPORT + block("token-function", AUTH)
+    source += "const session = client.session;\n"
+    source += "await client.close();\nwindow.docResult = {session, tokens};\n"
+    setup = f"() => {{ window.getFreshToken = () => (++window.tokens, {json.dumps(token)}); }}"
+    result = await run_module(browser, server.port, source, setup)
+    assert result["tokens"] == 1 and result["session"]  # a JWT the server accepted, asked once
 
 
 def get(url: str) -> tuple[int, str]:
@@ -108,3 +145,25 @@ async def test_the_demo_command(tmp_path: Path) -> None:
         expected = comment.removeprefix("# logged: ").replace("8000", str(port))
         await eventually(lambda: expected in server.output(), 5, server.output)
     assert (status, kind.split(";")[0]) == (200, "text/html")
+
+
+async def test_the_readme_console_snippet_on_the_demo_page(browser: Any, tmp_path: Path) -> None:
+    """README.md's demo command, then its snippet in the console of a demo window."""
+    [argv] = commands(block("demo"), {})
+    port = free_port()
+    with ChildServer(argv, name="fastcomm serve --demo", port=port, env=port_env(port),
+                     cwd=tmp_path, ready="/readyz"):  # fmt: skip
+        page = await browser.new_page()
+        logged: list[Any] = []
+        page.on("console", lambda msg: logged.append(msg))
+        await page.goto(f"http://127.0.0.1:{port}/demo")
+        snippet = block("js-client").replace("8000", str(port))
+        await page.evaluate(f"async () => {{\n{snippet}\n}}")  # as the console runs it
+
+        async def publication_logged() -> bool:
+            for msg in logged:
+                if [await arg.json_value() for arg in msg.args] == [1, {"text": "hi"}]:
+                    return True
+            return False
+
+        await eventually(publication_logged, 10, lambda: [msg.text for msg in logged])

@@ -7,6 +7,12 @@ ports, and ``fastcomm``, ``uvicorn`` and ``granian`` run as ``python -m ...``
 of this interpreter (so ``fastcomm`` is this checkout). A command that names
 no port gets its free one from ``FASTCOMM_PORT``, ``UVICORN_PORT`` and
 ``GRANIAN_PORT`` (see :func:`port_env`).
+
+The blocks run as a reader runs them: a page's servers are the ones its own
+blocks start (:func:`first` is the block a page starts its server in), with
+the page's flags, keys and files; a block whose first line names a file
+(``# client.py``) is saved under that name (:func:`save`) and run with
+``python NAME`` (:func:`python`).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import json
 import os
 import re
 import shlex
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -29,7 +36,11 @@ __all__ = [
     "ROOT",
     "block",
     "commands",
+    "first",
     "port_env",
+    "ported",
+    "python",
+    "save",
     "split_env",
     "welcome",
 ]
@@ -61,13 +72,43 @@ def block(name: str, doc: Path = ROOT / "README.md") -> str:
     return "\n".join(body).strip() + "\n"
 
 
+def first(doc: Path) -> tuple[str | None, str]:
+    """The first code block of ``doc``: its marker's name (None if unmarked) and text.
+
+    A page whose commands need a server starts it in this block. A fenced block
+    counts, and an indented one after a blank line that is not in a list item.
+    """
+    lines = doc.read_text().splitlines()
+    for i, line in enumerate(lines):
+        fenced = line.lstrip().startswith("```")
+        indented = (
+            line.startswith("    ")
+            and i >= 2
+            and not lines[i - 1].strip()
+            and lines[i - 2][:1] not in (" ", "-")
+        )
+        if fenced or indented:
+            above = next(lines[j].strip() for j in range(i - 1, -1, -1) if lines[j].strip())
+            marker = re.fullmatch(r"<!-- test: (\S+) -->", above)
+            if marker:
+                return marker.group(1), block(marker.group(1), doc)
+            return None, line.strip()
+    raise ValueError(f"{doc.name} has no code block")
+
+
+def ported(text: str, ports: dict[str, str]) -> str:
+    """``text`` with each port number ``old`` of ``ports`` replaced by its ``new``."""
+    for old, new in ports.items():
+        text = re.sub(rf"\b{old}\b", new, text)
+    return text
+
+
 def commands(text: str, ports: dict[str, str]) -> list[list[str]]:
     """Shell command lines of ``text`` as argument lists, ports substituted.
 
     Leading ``NAME=value`` words stay in the list (see :func:`split_env`).
     """
-    for old, new in ports.items():
-        text = re.sub(rf"\b{old}\b", new, text)
+    text = ported(text, ports)
     result = []
     for line in text.replace("\\\n", " ").splitlines():
         argv = shlex.split(line, comments=True)
@@ -87,6 +128,23 @@ def split_env(argv: list[str], env: dict[str, str]) -> tuple[list[str], dict[str
         env[name] = value
         argv = argv[1:]
     return argv, env
+
+
+def save(text: str, where: Path) -> str:
+    """Write ``text``, a block whose first line names its file (``# main.py``),
+    to that file in ``where``; returns the name."""
+    match = re.fullmatch(r"# ([\w.-]+\.(?:py|toml))", text.partition("\n")[0])
+    assert match, f"the block names no file: {text.partition(chr(10))[0]!r}"
+    (where / match.group(1)).write_text(text)
+    return match.group(1)
+
+
+def python(name: str, where: Path, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """``python NAME`` run in ``where``, as the reader runs a saved script."""
+    return subprocess.run(
+        [sys.executable, name], cwd=where, env=ENV, capture_output=True, text=True,
+        timeout=timeout, check=False,
+    )  # fmt: skip
 
 
 def port_env(port: int, env: dict[str, str] = ENV) -> dict[str, str]:

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shlex
 import shutil
 import subprocess
-import sys
-import textwrap
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +23,7 @@ import pytest
 import websockets
 
 from fastcomm.loadgen.target import ChildServer, free_port
-from tests.integration.docblocks import ENV, ROOT, block, commands
+from tests.integration.docblocks import ENV, ROOT, block, commands, python, save
 
 README = ROOT / "README.md"
 
@@ -41,20 +40,21 @@ def tour(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Child
     server.stop()
 
 
-def test_python_client_snippet(tour: tuple[Path, ChildServer]) -> None:
+def test_python_client_script(tour: tuple[Path, ChildServer]) -> None:
     where, server = tour
-    snippet = block("client").replace("8000", str(server.port))
-    script = "import asyncio\n\nimport fastcomm\nfrom myapp import Add\n\n\nasync def main():\n"
-    script += textwrap.indent(snippet, "    ") + "\n\nasyncio.run(main())\n"
-    (where / "client_snippet.py").write_text(script)
-    result = subprocess.run(
-        [sys.executable, "client_snippet.py"],
-        cwd=where, env=ENV, capture_output=True, text=True, timeout=30, check=False,
-    )  # fmt: skip
+    name = save(block("client").replace("8000", str(server.port)), where)
+    result = python(name, where)
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
-    assert lines[0] == "3"
-    assert lines[1].endswith(" {'text': 'hi'}"), lines
+    three, publication = result.stdout.splitlines()
+    assert three == "3"
+    assert publication.endswith(" {'text': 'hi'}")  # the offset: 1, or 2 after the websocat test
+
+
+def test_embedded_server_script(tour: tuple[Path, ChildServer]) -> None:
+    where, _ = tour
+    result = python(save(block("embedded"), where), where)
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(r"ws://127\.0\.0\.1:\d+/ws\n", result.stdout), result.stdout
 
 
 async def test_websocat_session(tour: tuple[Path, ChildServer]) -> None:

@@ -30,7 +30,18 @@ import fastcomm
 from fastcomm.auth import JWT
 from fastcomm.loadgen.target import ChildServer, free_port
 from tests.integration.conftest import eventually
-from tests.integration.docblocks import DOCS, ENV, block, commands, port_env, split_env
+from tests.integration.docblocks import (
+    DOCS,
+    ENV,
+    block,
+    commands,
+    first,
+    port_env,
+    ported,
+    python,
+    save,
+    split_env,
+)
 
 CHANNELS, AUTH, HTTP_API = DOCS / "CHANNELS.md", DOCS / "AUTH.md", DOCS / "HTTP-API.md"
 PROTOCOL = DOCS / "PROTOCOL.md"
@@ -55,7 +66,9 @@ def served(argv: list[str], env: dict[str, str], cwd: Path, port: int) -> ChildS
 
 
 async def test_chat_in_two_terminals(tmp_path: Path) -> None:
-    serve, websocat, subscribe, publish = block("chat", CHANNELS).splitlines()
+    name, text = first(CHANNELS)
+    assert name == "chat"
+    serve, websocat, subscribe, publish = text.splitlines()
     port = free_port()
     [argv] = commands(serve, {"8000": str(port)})
     program, url = shlex.split(websocat, comments=True)
@@ -76,10 +89,10 @@ async def test_chat_in_two_terminals(tmp_path: Path) -> None:
 
 
 async def test_namespaces_file(tmp_path: Path) -> None:
-    (tmp_path / "fastcomm.toml").write_text(block("namespaces", CHANNELS))
+    assert save(block("namespaces", CHANNELS), tmp_path) == "fastcomm.toml"
     port = free_port()
-    argv = commands("fastcomm serve", {})[0]
-    with served(argv, {**port_env(port), "FASTCOMM_CONFIG": "fastcomm.toml"}, tmp_path, port):
+    [argv] = commands(block("namespaces-serve", CHANNELS), {})
+    with served(argv, port_env(port), tmp_path, port):
         url = f"ws://127.0.0.1:{port}/ws"
         async with websockets.connect(url) as one, websockets.connect(url) as two:
             await recv(one), await recv(two)
@@ -153,20 +166,47 @@ async def refusal(url: str, **options: Any) -> tuple[int, str]:
     return response.status_code, bytes(response.body or b"").decode().strip()
 
 
-async def test_jwt_in_code(tmp_path: Path) -> None:
-    (tmp_path / "myapp.py").write_text(block("jwt-app", AUTH))
+async def run_the_client(where: Path, port: int) -> None:
+    """The page's client.py, run as the page says, against the server on ``port``."""
+    name = save(block("jwt-client", AUTH).replace("8000", str(port)), where)
+    result = await asyncio.to_thread(python, name, where)
+    assert result.returncode == 0, result.stderr
+    connected, refused = result.stdout.splitlines()
+    assert connected.startswith("connected, session ")
+    assert refused == "refused: 401 invalid token signature"
+
+
+async def test_jwt_on_the_command_line_first(tmp_path: Path) -> None:
+    name, text = first(AUTH)
+    assert name == "jwt-cli"
     port = free_port()
-    [argv] = commands("fastcomm serve myapp:app --port 8000", {"8000": str(port)})
+    [line] = commands(text, {})
+    argv, env = split_env(line, port_env(port))
+    with served(argv, env, tmp_path, port) as server:
+        await run_the_client(tmp_path, port)
+        url = f"ws://127.0.0.1:{port}/ws?token="
+        claims = {"sub": "bob", "iss": "https://auth.example"}
+        assert await refusal(url + token({**claims, "aud": "other"})) == (
+            401, "401 invalid token audience",
+        )  # fmt: skip
+        async with websockets.connect(url + token({**claims, "aud": "chat"})) as ws:
+            await recv(ws)
+            await ask(ws, {"type": "subscribe", "id": 1, "channel": "room"})
+            members = await ask(ws, {"type": "presence", "id": 2, "channel": "room"})
+    assert [m["user"] for m in members["members"]] == ["bob"]
+    assert "InsecureKeyLengthWarning" not in server.output()  # the documented secret is long enough
+
+
+async def test_jwt_in_code(tmp_path: Path) -> None:
+    assert save(block("jwt-app", AUTH), tmp_path) == "myapp.py"
+    port = free_port()
+    [argv] = commands(block("jwt-serve", AUTH), {})
     claims = json.loads(block("channels-claim", AUTH))
     good = token({**claims, "aud": "chat", "iss": "https://auth.example"})
-    with served(argv, ENV, tmp_path, port) as server:
+    with served(argv, port_env(port), tmp_path, port) as server:
+        await run_the_client(tmp_path, port)
         url = f"ws://127.0.0.1:{port}/ws"
         assert await refusal(url) == (401, "401 missing token")
-        forged = token(
-            {**claims, "aud": "chat", "iss": "https://auth.example"},
-            "another key, also 32 bytes or more",
-        )
-        assert await refusal(url + "?token=" + forged) == (401, "401 invalid token signature")
         bearer = {"Authorization": f"Bearer {good}"}
         async with websockets.connect(url, additional_headers=bearer) as ws:
             await recv(ws)
@@ -182,61 +222,58 @@ async def test_jwt_in_code(tmp_path: Path) -> None:
     assert elsewhere["code"] == "forbidden"  # not in the channels claim
 
 
-async def test_jwt_on_the_command_line(tmp_path: Path) -> None:
-    port = free_port()
-    [line] = commands(block("jwt-cli", AUTH), {})
-    argv, env = split_env(line, port_env(port))
-    with served(argv, env, tmp_path, port) as server:
-        url = f"ws://127.0.0.1:{port}/ws?token="
-        assert await refusal(url + token({"sub": "bob", "aud": "other"})) == (
-            401, "401 invalid token audience",
-        )  # fmt: skip
-        async with websockets.connect(url + token({"sub": "bob", "aud": "chat"})) as ws:
-            await recv(ws)
-            await ask(ws, {"type": "subscribe", "id": 1, "channel": "room"})
-            members = await ask(ws, {"type": "presence", "id": 2, "channel": "room"})
-    assert [m["user"] for m in members["members"]] == ["bob"]
-    assert "InsecureKeyLengthWarning" not in server.output()  # the documented secret is long enough
-
-
 async def test_refreshing_the_token_of_the_python_client() -> None:
     app = fastcomm.App()
     JWT(SECRET).install(app)
     new_token = token({"sub": "carol", "exp": int(time.time()) + 60})
     namespace = {"new_token": new_token}
     async with fastcomm.Server(app, port=0) as server:
-        first = token({"sub": "carol", "exp": int(time.time()) + 1})
+        expires = int(time.time()) + 1
+        first = token({"sub": "carol", "exp": expires})
         headers = {"Authorization": f"Bearer {first}"}
         client = await fastcomm.Client.connect(server.url, headers=headers, backoff_max=0.2)
         async with client:
             namespace["client"] = client
             exec(block("new-token", AUTH), namespace)
-            await asyncio.sleep(2.1)  # the first token has expired
+            await eventually(lambda: time.time() > expires + 0.1, 5, "the first token expired")
             app.disconnect(client.session, code=1000)
             await eventually(lambda: client.reconnects, 10, "the client reconnected")
             assert client.reconnects == 1 and client.connected
             assert client.welcome.resumed  # the same user: the session came back
 
 
-def test_curl_session(tmp_path: Path) -> None:
-    text = block("curl", HTTP_API)
-    key, api, *curls = text.splitlines()
-    assert key.startswith("KEY=") and api.startswith("API=")
+def test_curl_session_against_the_server_the_page_starts(tmp_path: Path) -> None:
+    """The page's first block starts the server; its curl session runs in ``sh``."""
+    name, serve = first(HTTP_API)
+    assert name == "api-serve"
     port, api_port = free_port(), free_port()
-    variables = {"KEY": key[4:], "API": api[4:].replace("8001", str(api_port))}
-    argv = commands(f"fastcomm serve --api-port {api_port} --api-key {key[4:]}", {})[0]
+    ports = {"8001": str(api_port)}
+    [line] = commands(serve, ports)
+    argv, env = split_env(line, port_env(port))
+    session = ported(block("curl", HTTP_API), ports)
+    curls = [line for line in session.splitlines() if line.startswith("curl ")]
     assert shutil.which("curl"), "the curl session needs curl"
-    with served(argv, port_env(port), tmp_path, port):
-        for line in curls:
-            for name, value in variables.items():
-                line = line.replace(f"${name}", value)
-            result = subprocess.run(
-                shlex.split(line, comments=True), capture_output=True, text=True, timeout=30,
-                check=False,
-            )  # fmt: skip
-            assert result.returncode == 0, (line, result.stderr)
-            answer = json.loads(result.stdout)
-            assert "result" in answer or "openapi" in answer, (line, answer)
+    with served(argv, env, tmp_path, port):
+        result = subprocess.run(
+            ["sh", "-e"], input=session, capture_output=True, text=True, timeout=60, check=False
+        )
+    assert result.returncode == 0, result.stderr
+    answers = json_documents(result.stdout)
+    assert len(answers) == len(curls) == 6, result.stdout
+    for line, answer in zip(curls, answers, strict=True):
+        assert "result" in answer or "openapi" in answer, (line, answer)
+    assert answers[0]["result"]["offset"] == 1  # publish
+    assert [p["data"] for p in answers[1]["result"]["publications"]] == [{"text": "hi"}]
+
+
+def json_documents(text: str) -> list[Any]:
+    """The JSON documents of ``text``, one after the other (curl prints no newline)."""
+    decoder, found, rest = json.JSONDecoder(), [], text.strip()
+    while rest:
+        document, end = decoder.raw_decode(rest)
+        found.append(document)
+        rest = rest[end:].lstrip()
+    return found
 
 
 def shape(name: str) -> dict[str, Any]:

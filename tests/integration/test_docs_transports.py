@@ -1,10 +1,9 @@
 """docs/TRANSPORTS.md's commands and code, run as written against real servers.
 
 Blocks are found and run as tests/integration/docblocks.py says: only ports
-change. The commands run in a directory holding a copy of
-``examples/asgi_app.py`` (as ``examples/asgi_app.py`` and as ``myapp.py``),
-so that the files they write (``fastcomm.toml``, ``cert.pem``) stay out of
-the checkout.
+change. The commands run in a directory standing in for the repository root
+(a copy of ``examples/asgi_app.py`` in ``examples/``), so that the files they
+write (``fastcomm.toml``, ``cert.pem``, ``main.py``) stay out of the checkout.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ import shutil
 import ssl
 import subprocess
 import sys
-import textwrap
 import urllib.request
 from pathlib import Path
 
@@ -30,21 +28,29 @@ from tests.integration.docblocks import (
     ROOT,
     block,
     commands,
+    first,
     port_env,
+    python,
+    save,
     split_env,
     welcome,
 )
+from tests.waiting import eventually
 
 DOC = DOCS / "TRANSPORTS.md"
 COMMANDS = commands(block("transport-commands", DOC), {"8000": "{port}"})
+# uvicorn as `pip install uvicorn` leaves it: no WebSocket library (nor httptools).
+PLAIN_UVICORN = (
+    "import sys; sys.modules.update(websockets=None, wsproto=None, httptools=None); "
+    "from uvicorn.main import main; main()"
+)
 
 
 @pytest.fixture
 def where(tmp_path: Path) -> Path:
-    """A directory standing in for the repository root (and a user's project)."""
+    """A directory standing in for the repository root."""
     (tmp_path / "examples").mkdir()
     shutil.copy(ROOT / "examples" / "asgi_app.py", tmp_path / "examples" / "asgi_app.py")
-    shutil.copy(ROOT / "examples" / "asgi_app.py", tmp_path / "myapp.py")
     return tmp_path
 
 
@@ -60,7 +66,8 @@ async def add_one_and_two(url: str) -> object:
         return json.loads(await asyncio.wait_for(ws.recv(), 10))
 
 
-def test_four_commands_are_documented() -> None:
+def test_four_commands_are_documented_first() -> None:
+    assert first(DOC)[0] == "transport-commands"
     assert [argv[2] for argv in COMMANDS] == ["fastcomm", "fastcomm", "uvicorn", "granian"]
 
 
@@ -75,9 +82,28 @@ async def test_each_command_serves_the_app_and_its_endpoints(argv: list[str], wh
     assert reply == {"type": "result", "id": 7, "data": 3}
 
 
+async def test_a_plain_uvicorn_answers_upgrades_426_and_only_warns(where: Path) -> None:
+    """What the page says of ``pip install uvicorn`` without the asgi extra."""
+    [argv] = [argv for argv in COMMANDS if argv[2] == "uvicorn"]
+    argv = [sys.executable, "-c", PLAIN_UVICORN, *argv[3:]]
+    with ChildServer(argv, name="plain uvicorn", env=ENV, cwd=where, ready="/healthz") as srv:
+        with pytest.raises(InvalidStatus) as refused:
+            await welcome(f"ws://127.0.0.1:{srv.port}/ws")
+        response = refused.value.response
+        assert (response.status_code, bytes(response.body or b"")) == (
+            426, b"426 upgrade required\n",
+        )  # fmt: skip
+        warning = "WARNING:  No supported WebSocket library detected"
+        await eventually(lambda: warning in srv.output(), 10, srv.output)
+    assert "ERROR" not in srv.output()
+
+
 @pytest.mark.parametrize("snippet", ["fastapi-mount", "fastapi-asgiapp"])
 async def test_fastapi_mount_under_uvicorn(snippet: str, where: Path) -> None:
-    (where / "main.py").write_text(block(snippet, DOC))
+    source = block(snippet, DOC)
+    name, _, _ = source.partition("\n")
+    assert name == "# main.py"
+    (where / "main.py").write_text(source)
     [argv] = commands(block("uvicorn-main", DOC), {})
     port = free_port()
     server = ChildServer(
@@ -110,9 +136,9 @@ async def refused_origin(url: str) -> int:
 
 @pytest.mark.parametrize("line", [0, 1], ids=["uvicorn-variables", "granian-config-file"])
 async def test_settings_under_an_asgi_server(line: int, where: Path) -> None:
-    (where / "fastcomm.toml").write_text(
-        '[fastcomm]\nmax_connections = 1000\nallowed_origins = ["https://app.example"]\n'
-    )
+    toml = block("asgi-settings-file", DOC)
+    assert toml.startswith("# fastcomm.toml\n")
+    (where / "fastcomm.toml").write_text(toml)
     port = free_port()
     argv, env = split_env(commands(block("asgi-settings", DOC), {})[line], port_env(port))
     with ChildServer(argv, name=argv[2], port=port, env=env, cwd=where, ready="/healthz"):
@@ -128,16 +154,8 @@ async def test_tls_certificate_server_and_client(where: Path) -> None:
     port = free_port()
     [argv] = commands(block("tls-serve", DOC), {"8443": str(port)})
     with ChildServer(argv, name="fastcomm serve (TLS)", port=port, env=ENV, cwd=where) as srv:
-        script = "import asyncio\n\nimport fastcomm\n\n\nasync def main():\n"
-        snippet = block("tls-client", DOC).replace("8443", str(srv.port))
-        script += textwrap.indent(snippet, "    ")
-        script += "    print(client.welcome.protocol, client.url)\n    await client.close()\n"
-        script += "\n\nasyncio.run(main())\n"
-        (where / "tls_client.py").write_text(script)
-        result = await asyncio.to_thread(
-            subprocess.run, [sys.executable, "tls_client.py"], cwd=where, env=ENV,
-            capture_output=True, text=True, timeout=30, check=False,
-        )  # fmt: skip
+        name = save(block("tls-client", DOC).replace("8443", str(srv.port)), where)
+        result = await asyncio.to_thread(python, name, where)
         assert result.returncode == 0, result.stderr
         assert result.stdout.split() == ["fastcomm.v1", f"wss://127.0.0.1:{port}/ws"]
         # the certificate really is checked: a client trusting nothing else refuses it

@@ -83,3 +83,12 @@ def test_every_upper_bound_of_a_runtime_dependency_says_why() -> None:
     assert bounded, "picows and granian are bounded: the parse found neither"
     for i in bounded:
         assert lines[i - 1].strip().startswith("#"), f"no reason above {lines[i].strip()}"
+
+
+def test_the_asgi_extra_brings_uvicorn_with_a_websocket_library_and_tests_install_it() -> None:
+    extras = tomllib.loads(PYPROJECT.read_text())["project"]["optional-dependencies"]
+    asgi = [Requirement(r) for r in extras["asgi"]]
+    assert [(r.name, r.extras) for r in asgi] == [("uvicorn", {"standard"})]
+    upper = [s for s in asgi[0].specifier if s.operator in ("<", "<=", "==", "~=")]
+    assert not upper, "no upper bound"
+    assert {str(r) for r in asgi} <= {str(Requirement(r)) for r in extras["test"]}
