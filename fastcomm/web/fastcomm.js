@@ -328,13 +328,12 @@ export class Subscription extends Emitter {
 
 const now = () => Date.now();
 
-function wsUrl(base, token, resume) {
+function wsUrl(base, token) {
   const here = globalThis.location?.href;
   const url = here === undefined ? new URL(base) : new URL(base, here);
   if (url.protocol === "http:") url.protocol = "ws:";
   else if (url.protocol === "https:") url.protocol = "wss:";
   if (token !== null && token !== undefined && token !== "") url.searchParams.set("token", token);
-  if (resume) url.searchParams.set("resume", resume);
   return url.toString();
 }
 
@@ -373,7 +372,6 @@ export class Client extends Emitter {
     this.heartbeatMargin = options.heartbeatMargin ?? 5;
     this._WebSocket = options.WebSocket ?? globalThis.WebSocket;
     this._resume = options.resume ?? null;
-    this._resumeInUrl = false;
     this.state = "idle";
     this.welcome = null;
     this.reconnects = 0;
@@ -552,21 +550,11 @@ export class Client extends Emitter {
    * One connection attempt; resolves to the effective welcome once the link is adopted.
    * The resume token goes in the first message (`resume`), not in the URL, which
    * access logs keep; the `resumed` reply then gives the session, its new token and
-   * `resumed`. Only a server older than that request gets it as `?resume=`.
+   * `resumed`.
    */
   async _dial(resume) {
     const token = typeof this.token === "function" ? await this.token() : this.token;
-    const inUrl = this._resumeInUrl;
-    const url = wsUrl(this.url, token, inUrl ? resume : null);
-    try {
-      return await this._connectLink(url, inUrl ? null : resume);
-    } catch (err) {
-      if (resume && !inUrl && err instanceof RequestFailed && err.code === "unknown_type") {
-        this._resumeInUrl = true; // a server that predates the `resume` request
-        return this._dial(resume);
-      }
-      throw err;
-    }
+    return this._connectLink(wsUrl(this.url, token), resume);
   }
 
   _connectLink(url, resume) {
