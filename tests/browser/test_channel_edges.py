@@ -34,7 +34,8 @@ async def test_subscribing_again_after_an_abandoned_subscribe_waits_for_its_undo
         assert early == ["TimeoutError", "still undoing an abandoned subscribe to slow"]
         await page.evaluate(
             """() => {
-              window.retries = Promise.allSettled([client.subscribe('slow'), client.subscribe('slow')]);
+              const again = () => client.subscribe('slow');
+              window.retries = Promise.allSettled([again(), again()]);
               window.retries.then((results) => {
                 window.settled = results.map((r) => r.status === 'fulfilled'
                   ? ['subscribed', r.value.channel] : [r.reason.name, r.reason.message]);
