@@ -14,10 +14,11 @@ from tests.integration.conftest import running
 
 app = fastcomm.App()
 
-CONNECT = """async (port) => {
+# Run in a page: import the client from the server on 127.0.0.1:port, connect, ping.
+CONNECT = """async ([port, token]) => {
   const { Client } = await import(`http://127.0.0.1:${port}/fastcomm.js`);
   try {
-    const client = await Client.connect(`ws://127.0.0.1:${port}/ws`);
+    const client = await Client.connect(`ws://127.0.0.1:${port}/ws`, { token });
     const pong = await client.request({ type: "ping" });
     await client.close();
     return pong.type;
@@ -37,11 +38,11 @@ async def test_a_page_on_another_origin_is_let_in_by_allowed_origins(
         with caplog.at_level(logging.WARNING, logger="fastcomm.server"):
             async with running(app) as server:
                 port = server.port
-                assert await page.evaluate(CONNECT, port) == ["ConnectionClosed", 1006]
+                assert await page.evaluate(CONNECT, [port, None]) == ["ConnectionClosed", 1006]
                 assert server.node.stats.handshake_rejects == {403: 1}
         [warning] = [r.getMessage() for r in caplog.records if r.name == "fastcomm.server"]
         assert f"origin '{origin}' to host '127.0.0.1:{port}'" in warning
         assert "--allowed-origin" in warning
         async with running(app, allowed_origins=[origin]) as server:
-            assert await page.evaluate(CONNECT, server.port) == "pong"
+            assert await page.evaluate(CONNECT, [server.port, None]) == "pong"
             assert server.node.stats.handshake_rejects == {}
