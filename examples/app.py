@@ -2,7 +2,7 @@
 
 Try it with websocat::
 
-    websocat ws://127.0.0.1:8000/ws?token=alice
+    websocat "ws://127.0.0.1:8000/ws?token=alice"
     {"type":"add","id":1,"a":1,"b":2}
 """
 

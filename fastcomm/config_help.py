@@ -44,7 +44,11 @@ HELP: dict[str, dict[str, tuple[str, str]]] = {
             "unsent data over all connections; each slow one then gets its share (4008)",
             BYTES,
         ),
-        "allowed_origins": ("browser Origin allowed (none given: any)", ""),
+        "allowed_origins": (
+            "browser origins allowed; none given: only pages on the Host the upgrade "
+            "was sent to; * allows any",
+            "",
+        ),
         "rate_limit": ("messages per connection, sustained; rate_limited beyond", "per second"),
         "rate_burst": ("messages a connection may send at once", "messages"),
         "rate_limit_close_after": ("rate_limited errors in a row before close 4029", "errors"),

@@ -15,7 +15,7 @@ import msgspec
 from fastcomm.http.metrics import metrics_endpoint
 from fastcomm.http.types import Request, Response
 from fastcomm.node.status import status_snapshot
-from fastcomm.web.assets import asset, asset_paths
+from fastcomm.web.assets import DEMO_PATH, asset, asset_paths
 
 if TYPE_CHECKING:
     from fastcomm.node.admission import Refuse
@@ -26,6 +26,7 @@ __all__ = ["Endpoint", "Endpoints", "refusal"]
 Endpoint = Callable[[Request], Response]
 _json = msgspec.json.Encoder()
 _NO_STORE = (("Cache-Control", "no-store"),)
+_ANY_ORIGIN = (("Access-Control-Allow-Origin", "*"),)
 
 
 def refusal(refuse: Refuse) -> Response:
@@ -56,7 +57,10 @@ class Endpoints:
         if found is None:
             return Response(404, b"404 not found\n")
         body, content_type = found
-        return Response(200, body, content_type)
+        if request.path == DEMO_PATH:
+            return Response(200, body, content_type)
+        # Public files: a page on another origin may import the module from here.
+        return Response(200, body, content_type, _ANY_ORIGIN)
 
     def __call__(self, request: Request) -> Response:
         endpoint = self.routes.get(request.path)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from fastcomm.errors import Rejected
+from fastcomm.node.origins import OriginCheck
 from fastcomm.protocol.codec import JSON_SUBPROTOCOL, Codec
 from fastcomm.sessions.identity import ConnectRequest, Identity
 
@@ -72,8 +73,7 @@ class Admission:
         self.node = node
         config = node.config
         self.ws_paths = frozenset({config.path, "/"} if config.echo else {config.path})
-        self.origins = frozenset(config.allowed_origins)
-        self.any_origin = not self.origins or "*" in self.origins
+        self.origins = OriginCheck(config.allowed_origins)
         self.codecs = node.codecs
 
     def upgrade(
@@ -104,9 +104,9 @@ class Admission:
             return self._reject(503, "server is draining")
         if len(node.connections) >= node.max_connections:
             return self._reject(503, "server is full")
-        origin = headers.get("Origin")
-        if origin is not None and not self.any_origin and origin not in self.origins:
-            return self._reject(403, "origin not allowed")
+        refused = self.origins.refusal(headers)
+        if refused is not None:
+            return self._reject(403, refused)
         codec_name, subprotocol = self._subprotocol(headers.get("Sec-WebSocket-Protocol"))
         if codec_name is None:
             return self._reject(400, "unsupported subprotocol")

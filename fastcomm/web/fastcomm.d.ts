@@ -208,6 +208,7 @@ export declare class Client extends Emitter<ClientEvents> {
   request<R = Record<string, unknown>>(msg: { type: string } & Record<string, unknown>, options?: RequestOptions): Promise<R>;
   call<R = unknown>(msg: { type: string } & Record<string, unknown>, options?: RequestOptions): Promise<R>;
   send(msg: { type: string } & Record<string, unknown>): void;
+  /** Subscribe; after a subscribe of `channel` timed out, first waits (within the timeout) for its undoing. */
   subscribe(channel: string, options?: { recover?: boolean } & RequestOptions): Promise<Subscription>;
   publish(channel: string, data: unknown, options?: RequestOptions): Promise<number>;
   presence(channel: string, options?: RequestOptions): Promise<Member[]>;

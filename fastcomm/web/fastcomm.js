@@ -328,13 +328,22 @@ export class Subscription extends Emitter {
 
 const now = () => Date.now();
 
-function wsUrl(base, token, resume) {
+/** `promise`, or a TimeoutError(`message`) after `seconds` (null: no limit). */
+function within(promise, seconds, message) {
+  if (seconds === null) return promise;
+  let timer;
+  const expired = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new TimeoutError(message)), seconds * 1000);
+  });
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+}
+
+function wsUrl(base, token) {
   const here = globalThis.location?.href;
   const url = here === undefined ? new URL(base) : new URL(base, here);
   if (url.protocol === "http:") url.protocol = "ws:";
   else if (url.protocol === "https:") url.protocol = "wss:";
   if (token !== null && token !== undefined && token !== "") url.searchParams.set("token", token);
-  if (resume) url.searchParams.set("resume", resume);
   return url.toString();
 }
 
@@ -373,7 +382,6 @@ export class Client extends Emitter {
     this.heartbeatMargin = options.heartbeatMargin ?? 5;
     this._WebSocket = options.WebSocket ?? globalThis.WebSocket;
     this._resume = options.resume ?? null;
-    this._resumeInUrl = false;
     this.state = "idle";
     this.welcome = null;
     this.reconnects = 0;
@@ -384,6 +392,7 @@ export class Client extends Emitter {
     this._waiting = [];
     this._subs = new Map();
     this._dropped = new Set();
+    this._undoing = new Map(); // channel -> its quiet unsubscribe (a promise that never rejects)
     this._closing = false;
     this._finished = null;
     this._reconnecting = false;
@@ -552,21 +561,11 @@ export class Client extends Emitter {
    * One connection attempt; resolves to the effective welcome once the link is adopted.
    * The resume token goes in the first message (`resume`), not in the URL, which
    * access logs keep; the `resumed` reply then gives the session, its new token and
-   * `resumed`. Only a server older than that request gets it as `?resume=`.
+   * `resumed`.
    */
   async _dial(resume) {
     const token = typeof this.token === "function" ? await this.token() : this.token;
-    const inUrl = this._resumeInUrl;
-    const url = wsUrl(this.url, token, inUrl ? resume : null);
-    try {
-      return await this._connectLink(url, inUrl ? null : resume);
-    } catch (err) {
-      if (resume && !inUrl && err instanceof RequestFailed && err.code === "unknown_type") {
-        this._resumeInUrl = true; // a server that predates the `resume` request
-        return this._dial(resume);
-      }
-      throw err;
-    }
+    return this._connectLink(wsUrl(this.url, token), resume);
   }
 
   _connectLink(url, resume) {
@@ -875,13 +874,23 @@ export class Client extends Emitter {
 
   // -- channels ---------------------------------------------------------------------
 
-  /** Subscribe to `channel`; resolves to its Subscription (publications held until then). */
+  /**
+   * Subscribe to `channel`; resolves to its Subscription (publications held until then).
+   * A subscribe that timed out is undone in the background (`unsubscribe`); subscribing
+   * to that channel again first waits for it, within `timeout`.
+   */
   async subscribe(channel, { recover = true, timeout } = {}) {
     if (this._subs.has(channel)) throw new Error(`already subscribed to ${channel}`);
+    const seconds = timeout === undefined ? this.callTimeout : timeout;
+    const undo = this._undoing.get(channel);
+    if (undo !== undefined) {
+      // The server must forget the abandoned subscribe first, or it answers already_subscribed.
+      await within(undo, seconds, `still undoing an abandoned subscribe to ${channel}`);
+      if (this._subs.has(channel)) throw new Error(`already subscribed to ${channel}`);
+    }
     const sub = new Subscription(this, channel, recover);
     this._subs.set(channel, sub);
     this._dropped.delete(channel);
-    const seconds = timeout === undefined ? this.callTimeout : timeout;
     const apply = (reply) => {
       if (reply.type === "subscribed" && this._owns(sub)) {
         sub.state.apply(reply);
@@ -1018,14 +1027,17 @@ export class Client extends Emitter {
 
   _unsubscribeLater(channel, gen) {
     const run = async () => {
-      if (gen !== this._gen || this._subs.has(channel)) return;
+      if (gen !== this._gen) return;
       try {
         await this._request({ type: "unsubscribe", channel }, this.callTimeout, null, gen);
       } catch (err) {
         if (err instanceof ConnectionClosed) this._dropped.add(channel);
       }
     };
-    run();
+    const undoing = run().finally(() => {
+      if (this._undoing.get(channel) === undoing) this._undoing.delete(channel);
+    });
+    this._undoing.set(channel, undoing);
   }
 }
 

@@ -23,7 +23,10 @@ from typing import Any
 import jwt
 import pytest
 
+import fastcomm
 from fastcomm.loadgen.target import ChildServer, free_port
+from tests.browser.test_origins import CONNECT
+from tests.integration.conftest import running
 from tests.integration.docblocks import (
     DOCS,
     ENV,
@@ -127,6 +130,29 @@ async def test_token_as_a_function_on_the_auth_page(
     setup = f"() => {{ window.getFreshToken = () => (++window.tokens, {json.dumps(token)}); }}"
     result = await run_module(browser, server.port, source, setup)
     assert result["tokens"] == 1 and result["session"]  # a JWT the server accepted, asked once
+
+
+async def test_a_page_on_the_allowed_origin(browser: Any, tmp_path: Path) -> None:
+    """The listed origin gets in; a page on any other (here: the same port on
+    127.0.0.1, another origin than localhost) does not."""
+    (tmp_path / "myapp.py").write_text(block("tour"))
+    async with running(fastcomm.App(), port=free_port()) as pages:
+        [argv] = commands(
+            block("allowed-origin", BROWSER), {"8000": "{port}", "8001": str(pages.port)}
+        )
+        with ChildServer(
+            argv, name="fastcomm serve", env=ENV, cwd=tmp_path, ready="/readyz"
+        ) as server:
+            listed, other = await browser.new_page(), await browser.new_page()
+            await listed.goto(f"http://localhost:{pages.port}/healthz")
+            await other.goto(f"http://127.0.0.1:{pages.port}/healthz")
+            assert await listed.evaluate(CONNECT, [server.port, "alice"]) == "pong"
+            assert await other.evaluate(CONNECT, [server.port, "alice"]) == [
+                "ConnectionClosed",
+                1006,
+            ]
+            expected = f"origin 'http://127.0.0.1:{pages.port}'"
+            await eventually(lambda: expected in server.output(), 5, server.output)
 
 
 def get(url: str) -> tuple[int, str]:

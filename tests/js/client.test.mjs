@@ -174,22 +174,6 @@ test("a refused resume fails the attempt; the next one resumes with the same tok
   await client.close();
 });
 
-test("a server older than the resume request gets the token in the URL", async () => {
-  const { client, sockets } = await connected();
-  sockets[0].drop(1006);
-  while (sockets.length < 2) await tick(1);
-  sockets[1].welcome({ session: "s9" });
-  const req = sockets[1].sent[0];
-  sockets[1].push({ type: "error", id: req.id, code: "unknown_type", message: "unknown", details: { path: "$.type" } });
-  while (sockets.length < 3) await tick(1); // at once, without a backoff wait
-  assert.equal(sockets[2].url.searchParams.get("resume"), "tok1");
-  sockets[2].welcome({ resumed: true, resume_token: "tok3" });
-  while (client.state !== "open") await tick(1);
-  assert.deepEqual(sockets[2].sent, []);
-  assert.equal(client.resumeToken, "tok3");
-  await client.close();
-});
-
 test("4003 and client-blaming codes end the client; maxAttempts bounds an outage", async () => {
   for (const code of [4003, 1008, 1009]) {
     const { client, sockets, states } = await connected();
