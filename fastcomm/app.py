@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
+from fastcomm.channels.hooks import ChannelHooks
 from fastcomm.protocol.messages import Message
 from fastcomm.sessions.identity import ConnectRequest, Identity
 
@@ -58,8 +59,7 @@ class App:
         self.handlers: dict[type[Message], Handler] = {}
         self.connect_hook: ConnectHook | None = None
         self.disconnect_hooks: list[DisconnectHook] = []
-        self.subscribe_hook: Callable[[Connection, str], Any] | None = None
-        self.publish_hook: Callable[[Connection, str, Any], Any] | None = None
+        self.channel_hooks = ChannelHooks()
         self.broker: Broker | None = None
         self.node: Node | None = None  # set by the node that serves this app
 
@@ -103,6 +103,24 @@ class App:
         self.disconnect_hooks.append(func)
         return func
 
+    @property
+    def subscribe_hook(self) -> Callable[[Connection, str], Any] | None:
+        """The hook set with :meth:`authorize_subscribe` (None: every subscribe allowed)."""
+        return self.channel_hooks.subscribe
+
+    @subscribe_hook.setter
+    def subscribe_hook(self, hook: Callable[[Connection, str], Any] | None) -> None:
+        self.channel_hooks.subscribe = hook
+
+    @property
+    def publish_hook(self) -> Callable[[Connection, str, Any], Any] | None:
+        """The hook set with :meth:`authorize_publish` (None: subscribers may publish)."""
+        return self.channel_hooks.publish
+
+    @publish_hook.setter
+    def publish_hook(self, hook: Callable[[Connection, str, Any], Any] | None) -> None:
+        self.channel_hooks.publish = hook
+
     def authorize_subscribe(
         self, func: Callable[[Connection, str], Any]
     ) -> Callable[[Connection, str], Any]:
@@ -120,7 +138,9 @@ class App:
     def use_broker(self, broker: Broker) -> Broker:
         """Use ``broker`` for channels instead of the in-memory default.
 
-        Call it before the server is created; one broker serves one server.
+        Call it before the server is created. Several servers (nodes) may share one
+        broker; each takes its own handle on it, and none closes it: whoever made the
+        broker closes it (``await broker.close()``) once they are all stopped.
         """
         self.broker = broker
         return broker

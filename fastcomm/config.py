@@ -23,6 +23,7 @@ from fastcomm.errors import ConfigError
 
 __all__ = [
     "BYTES",
+    "DEMO_NAMESPACE",
     "ECHO_MAX_MESSAGE_SIZE",
     "ENV_PREFIX",
     "HELP",
@@ -76,6 +77,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     frame_burst: int | None = None
     max_subscriptions: int = 256
     max_channels: int = 100_000
+    max_streams: int = 100_000
     max_resumable_sessions: int = 10_000
     max_channel_length: int = 255
 
@@ -95,6 +97,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     # Channels (defaults for channels that no namespace matches)
     history_size: int = 100
     history_ttl: float = 300.0
+    history_max_bytes: int = 16 * MiB
+    max_history_bytes: int = 256 * MiB
     presence: bool = True
     join_leave: bool = False
     client_publish: bool = True
@@ -116,6 +120,10 @@ class Namespace(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     join_leave: bool | None = None
     client_publish: bool | None = None
 
+
+DEMO_NAMESPACE = Namespace(pattern="demo:*", join_leave=True, presence=True, client_publish=True)
+"""What ``demo`` adds after the configured namespaces: the demo page's channels
+announce join and leave (a configured namespace matching ``demo:*`` still wins)."""
 
 _FIELDS = {f.name: f for f in msgspec.structs.fields(Config)}
 # A list setting's flag is singular (--allowed-origin); its variable may be either.
@@ -231,6 +239,9 @@ def build_config(
     except msgspec.ValidationError as exc:
         raise ConfigError(_located(f"invalid configuration: {exc}", where)) from None
     try:
-        return check(config)
+        config = check(config)
     except ConfigError as exc:
         raise ConfigError(_located(str(exc), where)) from None
+    if config.demo:
+        config = msgspec.structs.replace(config, namespaces=(*config.namespaces, DEMO_NAMESPACE))
+    return config

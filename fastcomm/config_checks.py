@@ -49,6 +49,8 @@ _POSITIVE = (
     "rate_limit_close_after",
     "max_subscriptions",
     "max_channels",
+    "max_streams",
+    "max_history_bytes",
     "max_channel_length",
     "handshake_timeout",
     "heartbeat",
@@ -62,6 +64,7 @@ _NON_NEGATIVE = (
     "session_ttl",
     "history_size",
     "history_ttl",
+    "history_max_bytes",
 )
 
 

@@ -56,6 +56,11 @@ HELP: dict[str, dict[str, tuple[str, str]]] = {
         "frame_burst": ("frames at once; unset: 4x rate_burst + 100", "frames"),
         "max_subscriptions": ("channels per connection", "channels"),
         "max_channels": ("channels with subscribers on this node", "channels"),
+        "max_streams": (
+            "channel streams (position and history) the embedded broker keeps; over it, "
+            "unsubscribed ones without history go first, least recently used first",
+            "streams",
+        ),
         "max_resumable_sessions": ("detached sessions kept; the oldest go first", "sessions"),
         "max_channel_length": ("longest channel name", "characters"),
     },
@@ -75,6 +80,12 @@ HELP: dict[str, dict[str, tuple[str, str]]] = {
     "channels": {
         "history_size": ("publications kept per channel for recovery", "publications"),
         "history_ttl": ("how long publications are kept", SECONDS),
+        "history_max_bytes": ("history kept per channel; the oldest go first", BYTES),
+        "max_history_bytes": (
+            "history kept over all channels; the least recently used channels' oldest "
+            "publications go first",
+            BYTES,
+        ),
         "presence": ("track who is subscribed", ""),
         "join_leave": ("send join/leave events to subscribers", ""),
         "client_publish": ("let clients publish", ""),

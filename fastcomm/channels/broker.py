@@ -2,10 +2,13 @@
 
 A broker is the shared state of channels: it numbers publications, keeps
 bounded history, holds presence lists and carries publications and presence
-events to every node subscribed to a channel. The hub (local fan-out) and the
-routes talk to a broker only through :class:`Broker`, so the embedded
-:class:`~fastcomm.channels.memory.MemoryBroker` can be swapped for a Redis
-backend without touching them.
+events to every node subscribed to a channel. Several nodes may share one
+broker: each calls :meth:`Broker.start` once with its delivery callback and
+gets a :class:`BrokerHandle`, its own view of the broker. The hub (local
+fan-out) and the routes talk to the broker only through that handle, so the
+embedded :class:`~fastcomm.channels.memory.MemoryBroker` can be swapped for a
+Redis backend without touching them. A node closes its handle, never the
+broker it was given (whoever made the broker closes it).
 
 Contract common to every method:
 
@@ -29,13 +32,14 @@ from typing import Any, NamedTuple, Protocol
 
 from fastcomm.protocol.channel_messages import Join, Leave, Member, Publication
 
-__all__ = ["Broker", "Deliver", "Event", "HistoryPage", "StreamPosition"]
+__all__ = ["Broker", "BrokerHandle", "Deliver", "Event", "HistoryPage", "StreamPosition"]
 
 Event = Publication | Join | Leave
 """What a broker delivers to a subscribed node: a publication or a presence event."""
 
 Deliver = Callable[[Event], None]
-"""The node's callback for events of its subscribed channels. Synchronous, must not raise."""
+"""The node's callback for events of its subscribed channels, given once to
+:meth:`Broker.start`. Synchronous, must not raise."""
 
 
 class StreamPosition(NamedTuple):
@@ -58,20 +62,28 @@ class HistoryPage(NamedTuple):
     publications: list[Publication]
 
 
-class Broker(Protocol):
-    """Storage and transport of channel publications, history and presence."""
+class Channels(Protocol):
+    """What every node sees of a broker's channels (shared by all nodes)."""
 
     async def publish(
-        self, channel: str, data: Any, *, history_size: int, history_ttl: float
+        self,
+        channel: str,
+        data: Any,
+        *,
+        history_size: int,
+        history_ttl: float,
+        history_bytes: int = 0,
     ) -> StreamPosition:
         """Append a publication and deliver it; return its position.
 
         The publication gets the next offset of the channel. It is stored in
         history (keeping at most ``history_size`` entries, each for at most
-        ``history_ttl`` seconds; either 0 disables history) *before* it is
-        delivered to subscribed nodes, so a reader that subscribes first and
-        then reads history misses nothing. ``data`` is any msgspec-encodable
-        value; a networked backend serializes it (MessagePack) itself.
+        ``history_ttl`` seconds, and, when ``history_bytes`` is above 0, at most
+        that many bytes of data, oldest first; a size or TTL of 0 disables
+        history) *before* it is delivered to subscribed nodes, so a reader that
+        subscribes first and then reads history misses nothing. ``data`` is any
+        msgspec-encodable value; a networked backend serializes it (MessagePack)
+        itself.
         """
         ...
 
@@ -96,7 +108,9 @@ class Broker(Protocol):
         """The current top of the channel's stream (offset 0 if nothing published).
 
         The epoch returned stays the epoch of the channel's next publications
-        unless history is lost in between.
+        unless history is lost in between; a stream that had no publication may
+        start its first one in another epoch (offset 0 is "nothing missed" in
+        any epoch).
         """
         ...
 
@@ -112,11 +126,15 @@ class Broker(Protocol):
         """Members present in the channel, in no particular order."""
         ...
 
-    async def subscribe(self, channel: str, deliver: Deliver) -> None:
+
+class BrokerHandle(Channels, Protocol):
+    """One node's view of a broker: the shared channels plus this node's subscriptions."""
+
+    async def subscribe(self, channel: str) -> None:
         """Subscribe this node to ``channel``: from the moment this returns, every
-        publication and presence event of the channel is passed to ``deliver``,
-        in offset order and each exactly once. Subscribing an already subscribed
-        channel replaces the callback."""
+        publication and presence event of the channel is passed to the node's
+        ``deliver``, in offset order and each exactly once. Subscribing an
+        already subscribed channel does nothing."""
         ...
 
     async def unsubscribe(self, channel: str) -> None:
@@ -124,5 +142,20 @@ class Broker(Protocol):
         ...
 
     async def close(self) -> None:
-        """Release connections and timers; the broker is unusable afterwards."""
+        """Drop this node's subscriptions; the broker itself stays open."""
+        ...
+
+
+class Broker(Channels, Protocol):
+    """Storage and transport of channel publications, history and presence."""
+
+    def start(self, deliver: Deliver) -> BrokerHandle:
+        """A handle for one node: events of the channels it subscribes go to
+        ``deliver``. Called once by each node sharing the broker (no I/O: a
+        networked broker connects on first use)."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections and timers; the broker and its handles are unusable
+        afterwards."""
         ...

@@ -1,9 +1,11 @@
-"""Channel support of a server: the routes of the channel requests and their checks.
+"""Channel support of a node: the routes of the channel requests and their checks.
 
-:class:`Channels` is created by the server at startup; it owns the broker,
-the hub and the namespace options, adds the routes for ``subscribe``,
-``unsubscribe``, ``publish``, ``presence`` and ``history``, and hooks
-connection attach (resume) and detach. Each route validates synchronously,
+:class:`Channels` is given what it uses (the node's broker handle, the
+application's channel hooks, a task spawner and the error replier); it
+holds the hub and the :class:`~fastcomm.channels.subscriptions.Subscriptions`,
+offers the routes for ``subscribe``, ``unsubscribe``, ``publish``,
+``presence`` and ``history`` (:meth:`Channels.routes`), and the callbacks
+for a connection's attach (resume) and detach. Each route validates synchronously,
 answering errors at once; work that needs the broker or an async
 authorization hook runs as one tracked task (``router.spawn``).
 
@@ -17,15 +19,16 @@ namespace's ``client_publish`` (``forbidden``), then the publish hook
 
 from __future__ import annotations
 
-import inspect
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from fastcomm.channels import recovery
 from fastcomm.channels.broker import Broker
-from fastcomm.channels.hub import Hub, Joiner
+from fastcomm.channels.hooks import ChannelHooks, Verdict, ask, granted
+from fastcomm.channels.hub import Hub, Joiner, Spawn
 from fastcomm.channels.namespaces import ChannelOptions, Namespaces, channel_problem
+from fastcomm.channels.subscriptions import Fail, Subscriptions
+from fastcomm.config import Config
 from fastcomm.errors import ErrorCode, WireError
 from fastcomm.protocol.channel_messages import (
     HistoryReply,
@@ -36,13 +39,11 @@ from fastcomm.protocol.channel_messages import (
     Published,
     Subscribe,
     Unsubscribe,
-    Unsubscribed,
 )
 from fastcomm.protocol.messages import Message
 from fastcomm.protocol.payload import payload_problem
 
 if TYPE_CHECKING:
-    from fastcomm.node.node import Node
     from fastcomm.sessions.connection import Connection
 
 __all__ = ["ALREADY_SUBSCRIBED", "Channels"]
@@ -51,6 +52,8 @@ log = logging.getLogger("fastcomm.channels")
 
 ALREADY_SUBSCRIBED = ErrorCode.ALREADY_SUBSCRIBED
 """Error code of a ``subscribe`` to a channel the connection is already in."""
+
+Route = Callable[[Any, "Connection"], None]
 
 
 def _rid(msg: Message) -> int | None:
@@ -63,43 +66,38 @@ def _unavailable(exc: Exception) -> WireError:
     return WireError(ErrorCode.UNAVAILABLE, "channel backend unavailable")
 
 
-async def _granted(pending: Awaitable[Any]) -> bool:
-    return bool(await pending)
-
-
 class Channels:
     """Channel features of one server (see the module docstring)."""
 
-    def __init__(self, node: Node, broker: Broker) -> None:
-        config = node.config
-        self.node = node
-        self.app = node.app
+    def __init__(
+        self, config: Config, broker: Broker, hooks: ChannelHooks, spawn: Spawn, fail: Fail
+    ) -> None:
         self.namespaces = Namespaces(config)
-        self.broker = broker
-        self.spawn = node.router.spawn
-        self.fail = node.router.fail
-        self.hub = Hub(broker, self.spawn)
+        self.hooks = hooks
+        self.spawn = spawn
+        self.fail = fail
+        self.hub = Hub(broker, spawn)
+        self.broker = self.hub.broker  # this node's handle
+        self.subscriptions = Subscriptions(
+            self.hub, self.broker, self.namespaces, hooks, spawn, fail
+        )
         self.max_subscriptions = config.max_subscriptions
         self.max_channels = config.max_channels
         self.max_channel_length = config.max_channel_length
-        self.joining: dict[tuple[Connection, str], Joiner] = {}
+        self.history_bytes = config.history_max_bytes
+        self.attached = self.subscriptions.attached
+        self.detached = self.subscriptions.detached
+        self.drop = self.subscriptions.drop
 
-    def install(self) -> None:
-        """Add the routes and the attach/detach callbacks to the node."""
-        router = self.node.router
-        router.add(Subscribe, self.subscribe)
-        router.add(Unsubscribe, self.unsubscribe)
-        router.add(Publish, self.publish)
-        router.add(PresenceRequest, self.presence)
-        router.add(HistoryRequest, self.history)
-        self.node.on_attach.append(self.attached)
-        self.node.on_detach.append(self.detached)
-
-    def attached(self, conn: Connection, resumed: bool) -> None:
-        recovery.attach(self, conn, resumed)
-
-    def detached(self, conn: Connection) -> None:
-        recovery.detach(self, conn)
+    def routes(self) -> dict[type[Message], Route]:
+        """The built-in channel requests and their routes."""
+        return {
+            Subscribe: self.subscribe,
+            Unsubscribe: self.subscriptions.unsubscribe,
+            Publish: self.publish,
+            PresenceRequest: self.presence,
+            HistoryRequest: self.history,
+        }
 
     def _invalid(self, conn: Connection, rid: int | None, channel: str) -> bool:
         problem = channel_problem(channel, self.max_channel_length)
@@ -120,87 +118,27 @@ class Channels:
             limit = self.max_subscriptions
             conn.send_error(rid, ErrorCode.LIMIT_EXCEEDED, "too many subscriptions", {"max": limit})
             return
-        if channel not in self.hub.channels and self._channel_count() >= self.max_channels:
+        if channel not in self.hub.channels and self.hub.count() >= self.max_channels:
             limit = self.max_channels
             conn.send_error(rid, ErrorCode.LIMIT_EXCEEDED, "too many channels", {"max": limit})
             return
-        recover = msg.recover
-        pending = self._check(msg, conn, self.app.subscribe_hook, conn, channel)
-        if pending is False:
-            return
-        entry = Joiner(conn)
-        positions[channel] = ("", 0)  # reserved: limits and duplicates hold while it sets up
-        self.joining[(conn, channel)] = entry
-        self.spawn(recovery.join(self, conn, channel, entry, recover, pending, msg))
-
-    def _channel_count(self) -> int:
-        """Channels held on this node, counting those still being set up."""
-        hub = self.hub.channels
-        return len(hub) + len({ch for _, ch in self.joining if ch not in hub})
+        verdict = self._check(msg, conn, self.hooks.subscribe, conn, channel)
+        if verdict is not False:
+            self.subscriptions.start(conn, msg, channel, Joiner(conn), verdict, msg.recover)
 
     def _check(
         self, msg: Message, conn: Connection, hook: Callable[..., Any] | None, *args: Any
-    ) -> Awaitable[Any] | Literal[False] | None:
-        """Run an authorization hook: None (no hook or granted), an awaitable to
-        await later, or False once the refusal has been answered."""
-        if hook is None:
-            return None
+    ) -> Verdict:
+        """Ask an authorization hook: True (no hook or granted), an awaitable to await
+        later, or False once the refusal has been answered."""
         try:
-            result = hook(*args)
+            verdict = ask(hook, *args)
         except Exception as exc:  # noqa: BLE001 - becomes an error reply
             self.fail(msg, conn, exc)
             return False
-        if inspect.isawaitable(result):
-            return result
-        if not result:
+        if verdict is False:
             conn.send_error(_rid(msg), ErrorCode.FORBIDDEN, "forbidden", {"channel": args[1]})
-            return False
-        return None
-
-    # -- unsubscribe -------------------------------------------------------------
-    def unsubscribe(self, msg: Unsubscribe, conn: Connection) -> None:
-        entry = self.joining.get((conn, msg.channel))
-        if entry is not None:  # answer after the subscribe it follows
-            self.spawn(self._unsubscribe_after(entry, msg, conn))
-        else:
-            self._unsubscribe(msg, conn)
-
-    async def _unsubscribe_after(self, entry: Joiner, msg: Unsubscribe, conn: Connection) -> None:
-        await entry.wait_settled()
-        if not entry.cancelled:
-            self._unsubscribe(msg, conn)
-
-    def _unsubscribe(self, msg: Unsubscribe, conn: Connection) -> None:
-        rid, channel = _rid(msg), msg.channel
-        if not self._leave(conn, channel):
-            conn.send_error(rid, ErrorCode.NOT_SUBSCRIBED, "not subscribed", {"channel": channel})
-        elif rid is not None:
-            conn.send(Unsubscribed(rid, channel))
-
-    def _leave(self, conn: Connection, channel: str) -> bool:
-        if conn.session.positions.pop(channel, None) is None:
-            return False
-        _, joined = self.hub.leave(conn, channel)
-        if joined:
-            self.spawn(recovery.leave_presence(self, conn.session_id, conn.user, [channel]))
-        return True
-
-    def drop(self, conn: Connection, channel: str) -> bool:
-        """Unsubscribe ``conn`` from ``channel`` on the server's initiative, pushing
-        ``unsubscribed`` (id null) after any ``subscribe`` in flight is answered."""
-        entry = self.joining.get((conn, channel))
-        if entry is not None:
-            self.spawn(self._drop_after(entry, conn, channel))
-            return True
-        if not self._leave(conn, channel):
-            return False  # not subscribed
-        conn.send(Unsubscribed(None, channel))
-        return True
-
-    async def _drop_after(self, entry: Joiner, conn: Connection, channel: str) -> None:
-        await entry.wait_settled()
-        if not entry.cancelled:  # still connected: the subscribe was answered
-            self.drop(conn, channel)
+        return verdict
 
     # -- publish -----------------------------------------------------------------
     def publish(self, msg: Publish, conn: Connection) -> None:
@@ -212,7 +150,7 @@ class Channels:
             error = "clients may not publish to this channel"
             conn.send_error(rid, ErrorCode.FORBIDDEN, error, {"channel": channel})
             return
-        hook = self.app.publish_hook
+        hook = self.hooks.publish
         if hook is None and channel not in conn.session.positions:
             conn.send_error(rid, ErrorCode.NOT_SUBSCRIBED, "not subscribed", {"channel": channel})
             return
@@ -222,19 +160,19 @@ class Channels:
             details = {"path": "$.data" + path[1:], "reason": reason}
             conn.send_error(rid, ErrorCode.INVALID_MESSAGE, "data cannot be delivered", details)
             return
-        pending = self._check(msg, conn, hook, conn, channel, msg.data)
-        if pending is not False:
-            self.spawn(self._publish(msg, conn, options, pending))
+        verdict = self._check(msg, conn, hook, conn, channel, msg.data)
+        if verdict is not False:
+            self.spawn(self._publish(msg, conn, options, verdict))
 
     async def _publish(
         self,
         msg: Publish,
         conn: Connection,
         options: ChannelOptions,
-        pending: Awaitable[Any] | None,
+        verdict: Verdict,
     ) -> None:
         try:
-            if pending is not None and not await _granted(pending):
+            if not await granted(verdict):
                 raise WireError(ErrorCode.FORBIDDEN, "forbidden", {"channel": msg.channel})
             try:
                 position = await self.broker.publish(
@@ -242,6 +180,7 @@ class Channels:
                     msg.data,
                     history_size=options.history_size,
                     history_ttl=options.history_ttl,
+                    history_bytes=self.history_bytes,
                 )
             except Exception as exc:
                 raise _unavailable(exc) from exc

@@ -9,11 +9,23 @@ bounded buffer overflows; the hub never waits for anyone.
 Last delivered offsets are tracked per channel, not per subscriber: every
 live subscriber of a channel has been sent every publication up to the
 channel's position (``ChannelState.epoch``/``offset``), so its position is
-the channel's.
-Only a subscriber whose send failed (closed) gets its own record, written
-once. A subscription being set up is a :class:`Joiner`: it buffers what the
-broker delivers until its history is sent, then filters duplicates until the
-live stream has caught up with what it was sent, then goes live.
+the channel's. Only a subscriber whose send failed (closed) gets its own
+record, written once.
+
+Each publication must be the next one of the channel's epoch (a position at
+offset 0 takes offset 1 of any epoch). One at or below the position is a late
+duplicate and skipped. One beyond the next is a gap: the channel holds what
+the broker delivers while the missing ones are read from history, then
+delivers them in order; if history no longer has them (or the epoch
+changed), every live subscriber is pushed ``subscribed`` with ``"id": null``
+and ``"recovered": false`` at the new position, the signal a resume uses,
+and delivery goes on from there. Nothing is skipped silently.
+
+A subscription being set up is a :class:`Joiner`, registered in its channel
+(:meth:`Hub.reserve`) from the moment it is accepted: the channel's
+``pending`` is the one index of subscriptions not live yet. It buffers what
+the broker delivers until its history is sent, then filters duplicates until
+the live stream has caught up with what it was sent, then goes live.
 """
 
 from __future__ import annotations
@@ -23,7 +35,9 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from fastcomm.channels.broker import Broker, Event
+from fastcomm.channels.broker import Broker, BrokerHandle, Event
+from fastcomm.channels.gaps import repair
+from fastcomm.channels.joiner import Joiner, Position, follows
 from fastcomm.protocol.channel_messages import Publication
 
 if TYPE_CHECKING:
@@ -34,89 +48,31 @@ __all__ = ["ChannelState", "Hub", "Joiner", "Position"]
 
 log = logging.getLogger("fastcomm.channels")
 
-Position = tuple[str, int]
-"""``(epoch, offset)`` of the last publication delivered to a subscriber."""
-
 Spawn = Callable[[Coroutine[Any, Any, None]], None]
-
-
-class Joiner:
-    """A subscription of ``conn`` that is not live yet.
-
-    ``epoch``/``last`` is what the client has been sent (None before
-    ``subscribed``, unless restored from a session). While ``buffer`` is a
-    list, events are kept there; once the history is sent it is None and
-    events are sent directly, skipping publications already sent.
-    ``cancelled`` is set when the connection went away or gave up the channel.
-    """
-
-    __slots__ = ("_waiter", "buffer", "cancelled", "conn", "epoch", "last", "settled")
-
-    def __init__(self, conn: Connection, position: Position | None = None) -> None:
-        self.conn = conn
-        self.epoch: str | None = None
-        self.last = 0
-        if position is not None:
-            self.epoch, self.last = position
-        self.buffer: list[Event] | None = []
-        self.cancelled = False
-        self.settled = False
-        self._waiter: asyncio.Future[None] | None = None
-
-    @property
-    def position(self) -> Position | None:
-        return None if self.epoch is None else (self.epoch, self.last)
-
-    def send(self, pub: Publication) -> bool:
-        """Send one publication; advance the position only if it went out."""
-        if self.conn.send(pub):
-            self.epoch = pub.epoch
-            self.last = pub.offset
-            return True
-        return False
-
-    def offer(self, event: Event) -> None:
-        """Buffer ``event``, or send it unless it is a publication already sent."""
-        if self.buffer is not None:
-            self.buffer.append(event)
-        elif type(event) is Publication:
-            if event.epoch != self.epoch or event.offset > self.last:
-                self.send(event)
-        else:
-            self.conn.send(event)
-
-    def settle(self) -> None:
-        """Mark the subscribe request as finished (replied to, or given up)."""
-        self.settled = True
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    async def wait_settled(self) -> None:
-        if not self.settled:
-            if self._waiter is None:
-                self._waiter = asyncio.get_running_loop().create_future()
-            await asyncio.shield(self._waiter)
 
 
 class ChannelState:
     """One channel with subscribers on this node.
 
     ``groups`` holds live subscribers by codec (one encoding per group);
-    ``epoch``/``offset`` is the last publication fanned out (epoch None until
-    the first); ``stopped`` the positions of live subscribers whose send
-    failed; ``ready`` resolves once the broker subscription is in place.
+    ``pending`` those being set up; ``epoch``/``offset`` is the last
+    publication fanned out (epoch None until the first); ``stopped`` the
+    positions of live subscribers whose send failed; ``ready`` resolves once
+    the broker subscription is in place (None until it is asked for);
+    ``held`` buffers deliveries while a gap is repaired.
     """
 
-    __slots__ = ("epoch", "groups", "name", "offset", "pending", "ready", "stopped")
+    __slots__ = ("epoch", "groups", "held", "name", "offset", "pending", "ready", "stopped")
 
-    def __init__(self, name: str, ready: asyncio.Future[None]) -> None:
+    def __init__(self, name: str) -> None:
         self.name = name
         self.groups: dict[Codec, dict[Connection, None]] = {}
         self.pending: dict[Connection, Joiner] = {}
         self.stopped: dict[Connection, Position] | None = None
         self.epoch: str | None = None
         self.offset = 0
-        self.ready = ready
+        self.ready: asyncio.Future[None] | None = None
+        self.held: list[Event] | None = None
 
     def __len__(self) -> int:
         return sum(map(len, self.groups.values())) + len(self.pending)
@@ -124,27 +80,38 @@ class ChannelState:
     def caught_up(self, entry: Joiner) -> bool:
         """True when ``entry`` has been sent exactly what this channel fanned out: not
         less (it would miss some), not more (late deliveries must still be filtered)."""
-        return self.epoch is not None and entry.epoch == self.epoch and entry.last == self.offset
+        if entry.epoch is None or entry.last != self.offset:
+            return False
+        return entry.epoch == self.epoch or self.offset == 0
 
 
 class Hub:
     """Channel -> subscribers on this node; subscribes the node to the broker as needed.
 
-    ``spawn`` runs background coroutines (the router's tracked tasks).
+    ``broker`` is this node's handle on the (possibly shared) broker, taken with
+    :meth:`deliver` as its one delivery callback. ``spawn`` runs background
+    coroutines (the router's tracked tasks).
     """
 
     def __init__(self, broker: Broker, spawn: Spawn) -> None:
-        self.broker = broker
+        self.broker: BrokerHandle = broker.start(self.deliver)
         self._spawn = spawn
         self.channels: dict[str, ChannelState] = {}
+        self.gaps_repaired = 0
+        self.gaps_lost = 0
 
     def count(self) -> int:
-        """Channels with at least one subscriber (live or catching up) on this node."""
+        """Channels with at least one subscriber (live or being set up) on this node."""
         return len(self.channels)
 
     def subscribers(self, channel: str) -> int:
         state = self.channels.get(channel)
         return 0 if state is None else len(state)
+
+    def joiner(self, conn: Connection, channel: str) -> Joiner | None:
+        """The subscription of ``conn`` to ``channel`` being set up, if any."""
+        state = self.channels.get(channel)
+        return None if state is None else state.pending.get(conn)
 
     # -- fan-out (hot path) ----------------------------------------------------
     def deliver(self, event: Event) -> None:
@@ -152,46 +119,58 @@ class Hub:
         state = self.channels.get(event.channel)
         if state is None:
             return
+        if state.held is not None:
+            state.held.append(event)
+        else:
+            self.apply(state, event)
+
+    def apply(self, state: ChannelState, event: Event) -> None:
         if type(event) is Publication:
             epoch, offset = state.epoch, state.offset
-            # A publication at or below the channel's position was already sent to every
-            # live subscriber from history (a late delivery): only catch-ups may need it.
-            if event.offset > offset or event.epoch != epoch:
-                try:
-                    encoded = [
-                        (codec.encode(event), conns) for codec, conns in state.groups.items()
-                    ]
-                except Exception:  # stored data is checked first; this is a last defence
-                    log.exception(
-                        "publication %d of %r cannot be encoded", event.offset, state.name
-                    )
+            if event.epoch == epoch and event.offset <= offset:
+                pass  # a late duplicate: every live subscriber has it; catch-ups may not
+            elif follows(epoch, offset, event) or not state.groups:
+                if not self.fan_out(state, event):
                     return
-                # Advance only once it can be sent: subscribers' positions stay truthful.
-                state.epoch = event.epoch
-                state.offset = event.offset
-                for data, conns in encoded:
-                    for conn in conns:
-                        try:
-                            sent = conn.send_encoded(data)
-                        except Exception:  # a broken connection must not starve the others
-                            log.exception("sending to %r failed", conn)
-                            sent = False
-                        if not sent:
-                            self._stopped(state, conn, (epoch or "", offset))
+            else:
+                state.held = [event]
+                self._spawn(repair(self, state, event))
+                return
         else:
             for codec, conns in state.groups.items():
                 data = codec.encode(event)
                 for conn in conns:
                     conn.send_encoded(data)
         if state.pending:
-            self._offer(state, event)
+            self.offer(state, event)
+
+    def fan_out(self, state: ChannelState, pub: Publication) -> bool:
+        epoch, offset = state.epoch, state.offset
+        try:
+            encoded = [(codec.encode(pub), conns) for codec, conns in state.groups.items()]
+        except Exception:  # stored data is checked first; this is a last defence
+            log.exception("publication %d of %r cannot be encoded", pub.offset, state.name)
+            return False
+        # Advance only once it can be sent: subscribers' positions stay truthful.
+        state.epoch = pub.epoch
+        state.offset = pub.offset
+        for data, conns in encoded:
+            for conn in conns:
+                try:
+                    sent = conn.send_encoded(data)
+                except Exception:  # a broken connection must not starve the others
+                    log.exception("sending to %r failed", conn)
+                    sent = False
+                if not sent:
+                    self._stopped(state, conn, (epoch or "", offset))
+        return True
 
     def _stopped(self, state: ChannelState, conn: Connection, position: Position) -> None:
         if state.stopped is None:
             state.stopped = {}
         state.stopped.setdefault(conn, position)
 
-    def _offer(self, state: ChannelState, event: Event) -> None:
+    def offer(self, state: ChannelState, event: Event) -> None:
         ready = []
         for entry in state.pending.values():
             entry.offer(event)
@@ -209,31 +188,41 @@ class Hub:
         group[conn] = None
 
     # -- membership --------------------------------------------------------------
-    async def enter(self, channel: str, entry: Joiner) -> None:
-        """Register ``entry`` as catching up on ``channel``; return once the node
-        is subscribed in the broker. From then on, everything the broker
-        delivers is buffered in the entry. Raises what the broker raised."""
+    def reserve(self, channel: str, entry: Joiner) -> None:
+        """Register ``entry`` as being set up on ``channel`` (synchronously: limits and
+        lookups see it at once); nothing is delivered to it before :meth:`enter`."""
         state = self.channels.get(channel)
-        if state is not None:
-            state.pending[entry.conn] = entry
+        if state is None:
+            state = self.channels[channel] = ChannelState(channel)
+        state.pending[entry.conn] = entry
+
+    async def enter(self, channel: str, entry: Joiner) -> None:
+        """Make sure the node is subscribed in the broker for ``entry``'s channel; from
+        then on, everything the broker delivers is buffered in the entry. Raises what
+        the broker raised."""
+        state = self.channels.get(channel)
+        if state is None or state.pending.get(entry.conn) is not entry:
+            self.reserve(channel, entry)
+            state = self.channels[channel]
+        if state.ready is not None:
             if not state.ready.done():
                 await asyncio.shield(state.ready)
+            else:
+                state.ready.result()
             return
-        state = ChannelState(channel, asyncio.get_running_loop().create_future())
-        self.channels[channel] = state
-        state.pending[entry.conn] = entry
+        ready = state.ready = asyncio.get_running_loop().create_future()
         try:
-            await self.broker.subscribe(channel, self.deliver)
+            await self.broker.subscribe(channel)
         except BaseException as exc:
             if self.channels.get(channel) is state:
                 del self.channels[channel]
             if isinstance(exc, Exception):
-                state.ready.set_exception(exc)
-                state.ready.exception()  # waiters re-raise it; no "never retrieved" warning
+                ready.set_exception(exc)
+                ready.exception()  # waiters re-raise it; no "never retrieved" warning
             else:
-                state.ready.cancel()
+                ready.cancel()
             raise
-        state.ready.set_result(None)
+        ready.set_result(None)
 
     def go_live(self, channel: str, entry: Joiner) -> None:
         """Called once the entry's history is sent: flush its buffer (skipping
@@ -245,7 +234,7 @@ class Hub:
         state = self.channels.get(channel)
         if state is None or state.pending.get(entry.conn) is not entry or entry.epoch is None:
             return
-        if not state.groups:
+        if not state.groups and state.held is None:
             # No live subscriber to keep in step with: the channel's position becomes the
             # entry's, and later deliveries at or below it are skipped as already sent.
             state.epoch, state.offset = entry.epoch, entry.last
@@ -278,10 +267,14 @@ class Hub:
                 return None, False
             position, joined = entry.position, entry.buffer is None
         if not state.groups and not state.pending:
-            self._spawn(self._release(state))
+            if state.ready is None:  # never subscribed in the broker
+                del self.channels[channel]
+            else:
+                self._spawn(self._release(state))
         return position, joined
 
     async def _release(self, state: ChannelState) -> None:
+        assert state.ready is not None
         if not state.ready.done():
             try:
                 await asyncio.shield(state.ready)

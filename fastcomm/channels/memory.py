@@ -1,10 +1,20 @@
 """The in-memory broker: the embedded default for a single process.
 
-Every channel has a stream: a random epoch drawn when the stream is created,
-the top offset and a bounded history. A new broker (a restarted process)
-draws new epochs, so clients see that history was lost. Publications are
-delivered synchronously, inside :meth:`MemoryBroker.publish`, after being
-stored; that makes every operation effectively atomic on the event loop.
+A channel that has been published to has a stream: an epoch, the top offset
+and a bounded history. A channel never published to has no stream at all:
+its position is offset 0 of the broker's "empty" epoch, which any epoch may
+follow, so subscribing to silent channels costs the broker nothing. Epochs are this broker's random
+prefix and a counter, so a re-created stream never reuses an epoch, and a new
+broker (a restarted process) draws new ones: clients see that history was
+lost. Publications are delivered synchronously, inside
+:meth:`MemoryBroker.publish`, after being stored; that makes every operation
+effectively atomic on the event loop.
+
+Bounds: at most ``max_streams`` streams (over the cap, streams with no
+subscribed node and no history go first, then those with no subscribed node,
+then any, least recently touched first), history per channel by count, TTL
+and bytes, and at most ``max_history_bytes`` of history in all (over it, the
+oldest entries of the least recently touched channels go first).
 """
 
 from __future__ import annotations
@@ -13,71 +23,73 @@ import asyncio
 import logging
 import secrets
 import time
-from collections import deque
+from collections import OrderedDict
 from collections.abc import Callable
-from itertools import islice
+from itertools import count, islice
 from typing import Any
 
+import msgspec
+
 from fastcomm.channels.broker import Deliver, HistoryPage, StreamPosition
+from fastcomm.channels.streams import Stream
 from fastcomm.protocol.channel_messages import Join, Leave, Member, Publication
 
-__all__ = ["MemoryBroker"]
+__all__ = ["ENTRY_OVERHEAD", "MemoryBroker"]
 
 log = logging.getLogger("fastcomm.channels")
 
+ENTRY_OVERHEAD = 120
+"""Bytes counted for one history entry besides its encoded data (the Publication
+object, its deadline and the deque slots)."""
 
-_NO_PUBS: deque[Publication] = deque()  # shared, never written: a stream with no history
-_NO_EXPIRES: deque[float] = deque()
+_size_of = msgspec.msgpack.Encoder().encode
 
 
-class _Stream:
-    """One channel's numbering and history (``pubs`` and their ``expires``, in step).
+class _Handle:
+    """One node's view of a :class:`MemoryBroker` (a
+    :class:`~fastcomm.channels.broker.BrokerHandle`)."""
 
-    A stream only read so far (subscribed, never published) holds just its
-    epoch and offset 0: the history buffers are made on the first publication
-    that keeps history, so subscriptions to silent channels cost a few hundred
-    bytes, not a history each.
-    """
+    def __init__(self, broker: MemoryBroker, deliver: Deliver) -> None:
+        self.broker = broker
+        self.deliver = deliver
+        self.channels: set[str] = set()
+        self.publish = broker.publish
+        self.publish_event = broker.publish_event
+        self.history = broker.history
+        self.position = broker.position
+        self.presence_add = broker.presence_add
+        self.presence_remove = broker.presence_remove
+        self.presence = broker.presence
 
-    __slots__ = ("epoch", "expires", "offset", "pubs", "touched")
+    def __repr__(self) -> str:
+        return f"<MemoryBroker handle subscribed={len(self.channels)}>"
 
-    def __init__(self, epoch: str, now: float) -> None:
-        self.epoch = epoch
-        self.offset = 0
-        self.pubs: deque[Publication] = _NO_PUBS
-        self.expires: deque[float] = _NO_EXPIRES
-        self.touched = now
+    async def subscribe(self, channel: str) -> None:
+        if channel not in self.channels:
+            self.channels.add(channel)
+            self.broker._subs.setdefault(channel, {})[self] = None
 
-    def keep(self, pub: Publication, until: float, size: int) -> None:
-        """Store ``pub`` until ``until``, keeping at most ``size`` publications."""
-        if self.pubs is _NO_PUBS:
-            self.pubs, self.expires = deque(), deque()
-        pubs, expires = self.pubs, self.expires
-        pubs.append(pub)
-        expires.append(until)
-        while len(pubs) > size:
-            pubs.popleft()
-            expires.popleft()
+    async def unsubscribe(self, channel: str) -> None:
+        if channel in self.channels:
+            self.channels.discard(channel)
+            self.broker._unsubscribe(channel, self)
 
-    def forget(self) -> None:
-        self.pubs, self.expires = _NO_PUBS, _NO_EXPIRES
-
-    def trim(self, now: float) -> None:
-        expires, pubs = self.expires, self.pubs
-        while expires and expires[0] <= now:
-            expires.popleft()
-            pubs.popleft()
+    async def close(self) -> None:
+        for channel in self.channels:
+            self.broker._unsubscribe(channel, self)
+        self.channels.clear()
+        self.broker._handles.discard(self)
 
 
 class MemoryBroker:
     """A :class:`~fastcomm.channels.broker.Broker` held in this process.
 
-    ``clock`` is the time source for history TTLs (monotonic seconds).
-    A stream with no retained history, no subscription of this node and no
-    activity for ``meta_ttl`` seconds is dropped; the channel then starts a
-    new epoch, which is what makes an idle channel cost nothing. A sweep
-    every ``sweep_interval`` seconds frees expired history and idle streams
-    (reads and publishes also trim expired entries as they go).
+    ``clock`` is the time source for history TTLs (monotonic seconds). A
+    stream with no retained history, no subscribed node and no activity for
+    ``meta_ttl`` seconds is dropped (its channel starts a new epoch), which is
+    what makes an idle channel cost nothing. A sweep every ``sweep_interval``
+    seconds frees expired history and idle streams (reads and publishes also
+    trim expired entries as they go). See the module docstring for the caps.
     """
 
     def __init__(
@@ -86,12 +98,21 @@ class MemoryBroker:
         clock: Callable[[], float] = time.monotonic,
         meta_ttl: float = 3600.0,
         sweep_interval: float = 5.0,
+        max_streams: int = 100_000,
+        max_history_bytes: int = 256 * 1024 * 1024,
     ) -> None:
         self._clock = clock
         self.meta_ttl = meta_ttl
         self.sweep_interval = sweep_interval
-        self._streams: dict[str, _Stream] = {}
-        self._subs: dict[str, Deliver] = {}
+        self.max_streams = max_streams
+        self.max_history_bytes = max_history_bytes
+        self.history_bytes = 0
+        self._prefix = secrets.token_urlsafe(6)
+        self._epochs = count(1)
+        self._empty = f"{self._prefix}0"  # the epoch of every channel with no stream
+        self._streams: OrderedDict[str, Stream] = OrderedDict()  # least recently touched first
+        self._subs: dict[str, dict[_Handle, None]] = {}
+        self._handles: set[_Handle] = set()
         self._presence: dict[str, dict[str, Member]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
@@ -99,48 +120,104 @@ class MemoryBroker:
     def __repr__(self) -> str:
         return f"<MemoryBroker streams={len(self._streams)} subscribed={len(self._subs)}>"
 
+    @property
+    def streams(self) -> int:
+        """Streams held (channels published to and not dropped since)."""
+        return len(self._streams)
+
+    def start(self, deliver: Deliver) -> _Handle:
+        handle = _Handle(self, deliver)
+        self._handles.add(handle)
+        return handle
+
     # -- streams ---------------------------------------------------------------
-    def _stream(self, channel: str, now: float) -> _Stream:
+    def _new_epoch(self) -> str:
+        return f"{self._prefix}{next(self._epochs):x}"
+
+    def _touch(self, channel: str, now: float) -> Stream | None:
         stream = self._streams.get(channel)
-        if stream is None:
-            stream = self._streams[channel] = _Stream(secrets.token_urlsafe(6), now)
-            self._arm()
-        else:
+        if stream is not None:
+            self._streams.move_to_end(channel)
             stream.touched = now
         return stream
 
+    def _create(self, channel: str, now: float) -> Stream:
+        if len(self._streams) >= self.max_streams:
+            self._evict_stream()
+        stream = self._streams[channel] = Stream(self._new_epoch(), now)
+        self._arm()
+        return stream
+
+    def _evict_stream(self) -> None:
+        """Drop one stream: unsubscribed without history first, then unsubscribed,
+        then any; least recently touched first within each kind."""
+        subs, victim = self._subs, None
+        for channel, stream in self._streams.items():
+            if channel not in subs:
+                if not stream.pubs:
+                    victim = channel
+                    break
+                if victim is None:
+                    victim = channel
+        self._drop(victim if victim is not None else next(iter(self._streams)))
+
+    def _drop(self, channel: str) -> None:
+        stream = self._streams.pop(channel)
+        self.history_bytes -= stream.forget()
+
     async def publish(
-        self, channel: str, data: Any, *, history_size: int, history_ttl: float
+        self,
+        channel: str,
+        data: Any,
+        *,
+        history_size: int,
+        history_ttl: float,
+        history_bytes: int = 0,
     ) -> StreamPosition:
         now = self._clock()
-        stream = self._stream(channel, now)
+        stream = self._touch(channel, now) or self._create(channel, now)
         stream.offset += 1
         pub = Publication(channel, stream.offset, stream.epoch, data)
         if history_size > 0 and history_ttl > 0:
-            stream.keep(pub, now + history_ttl, history_size)
-            stream.trim(now)
+            size = len(_size_of(data)) + ENTRY_OVERHEAD
+            added = stream.keep(pub, now + history_ttl, size, history_size, history_bytes)
+            self.history_bytes += added - stream.trim(now)
+            if self.history_bytes > self.max_history_bytes:
+                self._shed_history()
         elif stream.pubs:
-            stream.forget()
+            self.history_bytes -= stream.forget()
         self._deliver(channel, pub)
         return StreamPosition(stream.epoch, stream.offset)
+
+    def _shed_history(self) -> None:
+        """Over ``max_history_bytes``: drop the oldest entries of the least recently
+        touched channels until under it."""
+        for stream in self._streams.values():
+            while stream.pubs and self.history_bytes > self.max_history_bytes:
+                self.history_bytes -= stream.drop_oldest()
+            if self.history_bytes <= self.max_history_bytes:
+                return
 
     async def publish_event(self, channel: str, event: Join | Leave) -> None:
         self._deliver(channel, event)
 
     def _deliver(self, channel: str, event: Publication | Join | Leave) -> None:
-        deliver = self._subs.get(channel)
-        if deliver is not None:
-            try:
-                deliver(event)
-            except Exception:
-                log.exception("delivering to channel %r failed", channel)
+        handles = self._subs.get(channel)
+        if handles:
+            for handle in list(handles):
+                try:
+                    handle.deliver(event)
+                except Exception:
+                    log.exception("delivering to channel %r failed", channel)
 
     async def history(
         self, channel: str, *, since: int | None = None, limit: int | None = None
     ) -> HistoryPage:
         now = self._clock()
-        stream = self._stream(channel, now)
-        stream.trim(now)
+        stream = self._touch(channel, now)
+        if stream is None:
+            return HistoryPage(self._empty, 0, [])
+        self.history_bytes -= stream.trim(now)
         pubs = stream.pubs
         if limit == 0 or not pubs:
             items: list[Publication] = []
@@ -153,7 +230,9 @@ class MemoryBroker:
         return HistoryPage(stream.epoch, stream.offset, items)
 
     async def position(self, channel: str) -> StreamPosition:
-        stream = self._stream(channel, self._clock())
+        stream = self._touch(channel, self._clock())
+        if stream is None:
+            return StreamPosition(self._empty, 0)
         return StreamPosition(stream.epoch, stream.offset)
 
     # -- presence --------------------------------------------------------------
@@ -170,11 +249,12 @@ class MemoryBroker:
         return list(members.values()) if members else []
 
     # -- node subscriptions ----------------------------------------------------
-    async def subscribe(self, channel: str, deliver: Deliver) -> None:
-        self._subs[channel] = deliver
-
-    async def unsubscribe(self, channel: str) -> None:
-        self._subs.pop(channel, None)
+    def _unsubscribe(self, channel: str, handle: _Handle) -> None:
+        handles = self._subs.get(channel)
+        if handles is not None:
+            handles.pop(handle, None)
+            if not handles:
+                del self._subs[channel]
 
     async def close(self) -> None:
         self._closed = True
@@ -182,6 +262,7 @@ class MemoryBroker:
             self._timer.cancel()
             self._timer = None
         self._subs.clear()
+        self._handles.clear()
 
     # -- housekeeping ----------------------------------------------------------
     def _arm(self) -> None:
@@ -196,10 +277,10 @@ class MemoryBroker:
         idle_before = now - self.meta_ttl
         gone = []
         for channel, stream in self._streams.items():
-            stream.trim(now)
+            self.history_bytes -= stream.trim(now)
             if not stream.pubs and stream.touched <= idle_before and channel not in self._subs:
                 gone.append(channel)
         for channel in gone:
-            del self._streams[channel]
+            self._drop(channel)
         if self._streams:
             self._arm()

@@ -192,7 +192,11 @@ class Subscription:
                 (self._held if self._held is not None else self._hold()).append(pub)
             return None
         if pub.epoch != self.epoch:
-            self._lost(pub.epoch, pub.offset - 1)
+            if self.offset:
+                self._lost(pub.epoch, pub.offset - 1)
+            else:  # nothing received yet: any epoch follows (its first publication, or a gap)
+                self.epoch = pub.epoch
+                return self._deliver(pub)
         elif pub.offset <= self.offset:
             self.duplicates += 1
             return None
@@ -237,8 +241,8 @@ class Subscription:
         """Take the position of a ``subscribed`` (publications it recovers follow it)."""
         if self.epoch is None:
             self.epoch, self.offset = reply.epoch, reply.offset
-        elif reply.recovered and reply.epoch == self.epoch:
-            self.recovered = True
+        elif reply.recovered and (reply.epoch == self.epoch or not self.offset):
+            self.epoch, self.recovered = reply.epoch, True  # offset 0: any epoch follows
         elif self.recover:
             self._lost(reply.epoch, reply.offset)
         else:  # recovery not wanted: just go on from the current top

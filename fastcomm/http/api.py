@@ -281,8 +281,9 @@ class HttpApi:
 
 
 def _unrecoverable(since: m.Position, page: HistoryPage, limit: int | None) -> bool:
-    """True if the publications after ``since`` cannot all be read from ``page``'s stream."""
-    if since.epoch != page.epoch or since.offset > page.offset:
+    """True if the publications after ``since`` cannot all be read from ``page``'s stream
+    (offset 0 is "nothing yet": any epoch's stream from offset 1 covers it)."""
+    if (since.offset and since.epoch != page.epoch) or since.offset > page.offset:
         return True
     if limit == 0 or since.offset == page.offset:
         return False

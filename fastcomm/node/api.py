@@ -54,7 +54,11 @@ class ServerApi:
         channels = self.node.channels
         options = channels.namespaces.resolve(channel)
         return await channels.broker.publish(
-            channel, data, history_size=options.history_size, history_ttl=options.history_ttl
+            channel,
+            data,
+            history_size=options.history_size,
+            history_ttl=options.history_ttl,
+            history_bytes=channels.history_bytes,
         )
 
     def push(self, to: str, msg: Any) -> int:

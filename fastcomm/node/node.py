@@ -19,13 +19,14 @@ import secrets
 import socket
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastcomm.channels.handlers import Channels
 from fastcomm.config import Config
 from fastcomm.errors import CloseCode, ErrorCode
 from fastcomm.node.admission import Accept, Admission
 from fastcomm.node.api import ServerApi
+from fastcomm.node.application import Application
 from fastcomm.node.brokers import make_broker
 from fastcomm.node.limits import connection_capacity
 from fastcomm.node.memory import MemoryReturn
@@ -38,10 +39,6 @@ from fastcomm.sessions.identity import ConnectRequest
 from fastcomm.sessions.registry import SessionRegistry
 from fastcomm.sessions.transport import Transport
 from fastcomm.stats import OutboundBudget, Stats
-from fastcomm.web.demo import demo_config
-
-if TYPE_CHECKING:
-    from fastcomm.app import App
 
 __all__ = ["RESUME_HEADER", "Node", "resume_token"]
 
@@ -69,9 +66,7 @@ class Node:
     router, or the echo endpoint).
     """
 
-    def __init__(self, app: App, config: Config) -> None:
-        if config.demo:
-            config = demo_config(config)  # the demo's channels announce join and leave
+    def __init__(self, app: Application, config: Config) -> None:
         self.config = config
         self.app = app
         self.uid = secrets.token_hex(8)  # this node among others sharing a broker
@@ -87,9 +82,14 @@ class Node:
         self.accepting = False
         self.draining = False
         self.max_connections = config.max_connections
-        self.channels = Channels(self, make_broker(app, config))
-        self.channels.install()
-        resume.install(self)
+        self.broker, self._owns_broker = make_broker(app.broker, config)
+        router = self.router
+        self.channels = Channels(config, self.broker, app.channel_hooks, router.spawn, router.fail)
+        for msg_type, route in self.channels.routes().items():
+            router.add(msg_type, route)
+        self.on_attach.append(self.channels.attached)
+        self.on_detach.append(self.channels.detached)
+        resume.install(router, self.sessions, self.on_attach, config.rate_burst)
         for msg_type, handler in app.handlers.items():
             self.router.add_handler(msg_type, handler)
         self.codecs: dict[str, Codec] = self.router.freeze()
@@ -240,7 +240,9 @@ class Node:
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
-        await self.channels.broker.close()
+        await self.channels.broker.close()  # this node's handle
+        if self._owns_broker:
+            await self.broker.close()
         if self.app.node is self:
             self.app.node = None
 

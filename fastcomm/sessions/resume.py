@@ -20,14 +20,16 @@ holds, the tokens spent since the connection opened are its messages.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from fastcomm.errors import ErrorCode
 from fastcomm.protocol.messages import Resume, Resumed
 
 if TYPE_CHECKING:
-    from fastcomm.node.node import Node
+    from fastcomm.routing.router import Router
     from fastcomm.sessions.connection import Connection
+    from fastcomm.sessions.registry import SessionRegistry
 
 __all__ = ["NOT_FIRST", "install", "is_first"]
 
@@ -42,10 +44,15 @@ def is_first(conn: Connection, tokens_left: float) -> bool:
     return conn.fresh and conn.rate_tokens == tokens_left and not conn.session.positions
 
 
-def install(node: Node) -> None:
-    """Route ``resume`` requests on ``node`` (before its router is frozen)."""
-    sessions, on_attach = node.sessions, node.on_attach
-    tokens_left = float(node.config.rate_burst) - 1.0
+def install(
+    router: Router,
+    sessions: SessionRegistry,
+    on_attach: list[Callable[[Connection, bool], None]],
+    rate_burst: int,
+) -> None:
+    """Route ``resume`` requests on ``router`` (before it is frozen); a resumed
+    session's connection is passed to each of ``on_attach`` with ``resumed=True``."""
+    tokens_left = float(rate_burst) - 1.0
 
     def resume(msg: Resume, conn: Connection) -> None:
         rid = msg.id if type(msg.id) is int else None
@@ -65,4 +72,4 @@ def install(node: Node) -> None:
         for attach in on_attach:
             attach(conn, True)
 
-    node.router.add(Resume, resume)
+    router.add(Resume, resume)

@@ -1,28 +1,19 @@
 """What ``fastcomm serve --demo`` adds: join/leave events on the demo channels and a URL.
 
 The demo page (``/demo``) chats on :data:`DEMO_CHANNEL`. Join/leave events
-are off by default; :func:`demo_config` appends a namespace turning them on
-for ``demo:*`` only, after the configured namespaces (a configured namespace
-matching ``demo:*`` still wins).
+are off by default; the configuration (:func:`fastcomm.config.build_config`)
+appends :data:`DEMO_NAMESPACE` turning them on for ``demo:*`` only, after the
+configured namespaces (a configured namespace matching ``demo:*`` still wins),
+so ``FASTCOMM_DEMO`` works wherever the configuration is built.
 """
 
 from __future__ import annotations
 
-import msgspec
+from fastcomm.config import DEMO_NAMESPACE, Config
 
-from fastcomm.config import Config, Namespace
-
-__all__ = ["DEMO_CHANNEL", "DEMO_NAMESPACE", "demo_config", "demo_url"]
+__all__ = ["DEMO_CHANNEL", "DEMO_NAMESPACE", "demo_url"]
 
 DEMO_CHANNEL = "demo:lobby"
-DEMO_NAMESPACE = Namespace(pattern="demo:*", join_leave=True, presence=True, client_publish=True)
-
-
-def demo_config(config: Config) -> Config:
-    """``config`` with :data:`DEMO_NAMESPACE` appended when ``config.demo`` is on."""
-    if not config.demo:
-        return config
-    return msgspec.structs.replace(config, namespaces=(*config.namespaces, DEMO_NAMESPACE))
 
 
 def demo_url(config: Config) -> str:

@@ -167,6 +167,10 @@ export class ChannelState {
       this.hold().push(pub);
       return null;
     }
+    if (pub.epoch !== this.epoch && this.offset === 0) {
+      this.epoch = pub.epoch; // nothing received yet: any epoch follows
+      return this.deliver(pub);
+    }
     if (pub.epoch !== this.epoch) {
       this.lost(pub.epoch, pub.offset - 1);
     } else if (pub.offset <= this.offset) {
@@ -212,7 +216,8 @@ export class ChannelState {
     if (this.epoch === null) {
       this.epoch = reply.epoch;
       this.offset = reply.offset;
-    } else if (reply.recovered && reply.epoch === this.epoch) {
+    } else if (reply.recovered && (reply.epoch === this.epoch || this.offset === 0)) {
+      this.epoch = reply.epoch; // at offset 0 any epoch follows
       this.recovered = true;
     } else if (this.recover) {
       this.lost(reply.epoch, reply.offset);

@@ -110,9 +110,18 @@ async def test_echo_writes_beyond_the_outbound_bound_close_4008(transport: str) 
 
 
 class BrokenCloseBroker(MemoryBroker):
-    async def close(self) -> None:
-        await super().close()
-        raise RuntimeError("the backend did not say goodbye")
+    """Its handles fail to close (what a node closes at shutdown)."""
+
+    def start(self, deliver: Any) -> Any:
+        handle = super().start(deliver)
+        close = handle.close
+
+        async def broken() -> None:
+            await close()
+            raise RuntimeError("the backend did not say goodbye")
+
+        handle.close = broken  # type: ignore[method-assign]
+        return handle
 
 
 async def run_uvicorn(asgi: Any, **options: Any) -> tuple[uvicorn.Server, asyncio.Task[None]]:

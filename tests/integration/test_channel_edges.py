@@ -95,15 +95,24 @@ class FlakyBroker(MemoryBroker):
         await self._step("presence")
         return await super().presence(channel)
 
-    async def subscribe(self, channel: str, deliver: Any) -> None:
-        await self._step("subscribe")
-        await super().subscribe(channel, deliver)
-        self.subscribed.add(channel)
+    def start(self, deliver: Any) -> Any:
+        """The node's handle, its subscribe and unsubscribe made flaky too."""
+        handle = super().start(deliver)
+        subscribe, unsubscribe = handle.subscribe, handle.unsubscribe
 
-    async def unsubscribe(self, channel: str) -> None:
-        await self._step("unsubscribe")
-        await super().unsubscribe(channel)
-        self.subscribed.discard(channel)
+        async def flaky_subscribe(channel: str) -> None:
+            await self._step("subscribe")
+            await subscribe(channel)
+            self.subscribed.add(channel)
+
+        async def flaky_unsubscribe(channel: str) -> None:
+            await self._step("unsubscribe")
+            await unsubscribe(channel)
+            self.subscribed.discard(channel)
+
+        handle.subscribe = flaky_subscribe
+        handle.unsubscribe = flaky_unsubscribe
+        return handle
 
 
 def flaky_app() -> tuple[fastcomm.App, FlakyBroker]:
@@ -300,7 +309,7 @@ async def test_disconnecting_while_the_subscribe_hook_decides_leaves_nothing_beh
         decide.set_result(True)
         await eventually(lambda: not server.node.router.inflight)
         assert server.node.channels.hub.count() == 0
-        assert not server.node.channels.joining
+        assert not server.node.channels.hub.channels  # no subscription is being set up
         # The session resumes without the channel it never got.
         back = await Peer.connect(server.url, f"?user=alice&resume={peer.token}")
         assert back.welcome["resumed"] is True

@@ -152,14 +152,15 @@ async def test_server_without_app_offers_channels_to_two_clients() -> None:
 
         reply = await a.request(type="publish", channel="chat:lobby", data={"text": "hi"})
         assert reply == {"type": "published", "id": 2, "channel": "chat:lobby", "offset": 1}
+        got = await a.recv()  # the publisher is a subscriber too
         expected = {
             "type": "message",
             "channel": "chat:lobby",
             "offset": 1,
-            "epoch": first["epoch"],
+            "epoch": got["epoch"],  # the stream's: offset 0 is followed by any epoch's 1
             "data": {"text": "hi"},
         }
-        assert await a.recv() == expected  # the publisher is a subscriber too
+        assert got == expected
         assert await b.recv() == expected
         assert await c.recv() == expected  # MessagePack subscriber, same shape
 
@@ -217,12 +218,12 @@ async def test_ordering_under_concurrent_publishers() -> None:
 async def test_history_request() -> None:
     async with serve() as server:
         a = await Peer.connect(server.url)
-        sub = await a.subscribe("h")
+        await a.subscribe("h")
         for i in range(5):
             await server.app.publish("h", i)
-        await a.messages(5)
+        received = await a.messages(5)
         reply = await a.request(type="history", channel="h", since=2, limit=2)
-        assert reply["epoch"] == sub["epoch"]
+        assert reply["epoch"] == received[0]["epoch"]
         assert [(m["offset"], m["data"]) for m in reply["messages"]] == [(3, 2), (4, 3)]
         latest = await a.request(type="history", channel="h", limit=2)
         assert offsets(latest["messages"]) == [4, 5]
@@ -296,11 +297,12 @@ async def test_resume_after_abrupt_disconnect_recovers_exactly_the_missed() -> N
     async with serve(app) as server:
         a = await Peer.connect(server.url)
         other = await Peer.connect(server.url)
-        sub = await a.subscribe("feed")
+        await a.subscribe("feed")
         await other.subscribe("feed")
         for i in range(3):
             await server.app.publish("feed", i)
-        assert offsets(await a.messages(3)) == [1, 2, 3]
+        received = await a.messages(3)
+        assert offsets(received) == [1, 2, 3]
         a.abort()
         assert await gone_session(gone) == a.session
         for i in range(3, 8):
@@ -313,7 +315,7 @@ async def test_resume_after_abrupt_disconnect_recovers_exactly_the_missed() -> N
             "id": None,
             "channel": "feed",
             "offset": 8,
-            "epoch": sub["epoch"],
+            "epoch": received[0]["epoch"],
             "recovered": True,
         }
         missed = await back.messages(5)
@@ -357,11 +359,11 @@ async def test_recovered_false_once_history_is_trimmed() -> None:
     gone = tracked(app)
     async with serve(app, history_size=3) as server:
         a = await Peer.connect(server.url)
-        sub = await a.subscribe("feed")
+        await a.subscribe("feed")
         a.abort()
         await gone_session(gone)
         for i in range(5):
-            await server.app.publish("feed", i)
+            top = await server.app.publish("feed", i)
         back = await Peer.connect(server.url, f"?resume={a.token}")
         assert back.welcome["resumed"] is True
         assert await back.recv() == {
@@ -369,7 +371,7 @@ async def test_recovered_false_once_history_is_trimmed() -> None:
             "id": None,
             "channel": "feed",
             "offset": 5,
-            "epoch": sub["epoch"],
+            "epoch": top.epoch,
             "recovered": False,
         }
         await back.nothing_pending()

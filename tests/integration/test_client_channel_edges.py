@@ -97,12 +97,11 @@ async def subscribers(server: fastcomm.Server, channel: str) -> int:
 
 async def unsubscribed_on_server(server: fastcomm.Server, channel: str) -> None:
     """Wait until no connection is subscribed to ``channel`` nor being subscribed
-    (a held or restoring subscribe is not counted by the hub yet)."""
-    channels = server.node.channels
+    (the hub counts a held or restoring subscribe from the moment it is accepted)."""
+    hub = server.node.channels.hub
 
     async def none() -> bool:
-        joining = any(name == channel for _conn, name in channels.joining)
-        return not joining and await subscribers(server, channel) == 0
+        return channel not in hub.channels and await subscribers(server, channel) == 0
 
     await eventually(none)
 

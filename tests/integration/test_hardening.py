@@ -15,10 +15,10 @@ import struct
 import time
 from typing import Any
 
-import msgspec
 import websockets
 
 import fastcomm
+from fastcomm.channels.memory import MemoryBroker
 from tests.integration.conftest import eventually, running
 from tests.integration.rawws import RawWS
 
@@ -217,17 +217,14 @@ async def test_resumable_sessions_and_channels_are_capped() -> None:
         assert replies[2]["code"] == "limit_exceeded"
 
 
-async def test_a_silent_channel_keeps_no_history_buffers() -> None:
+async def test_a_silent_channel_costs_the_broker_nothing() -> None:
     async with running() as server, websockets.connect(server.url) as ws:
         await ws.recv()
         await ws.send('{"type":"subscribe","id":1,"channel":"quiet"}')
-        await ws.recv()
-        stream = server.node.channels.broker._streams["quiet"]  # type: ignore[attr-defined]
-        assert not stream.pubs and stream.offset == 0
-        assert (
-            stream.pubs
-            is server.node.channels.broker._streams.get(  # type: ignore[attr-defined]
-                "quiet"
-            ).pubs
-        )
-        msgspec.json.encode(stream.epoch)  # a plain epoch string is all it holds
+        reply = json.loads(await ws.recv())
+        assert (reply["type"], reply["offset"]) == ("subscribed", 0)
+        broker = server.node.broker
+        assert isinstance(broker, MemoryBroker)
+        assert broker.streams == 0  # subscribed, never published: no stream is kept
+        await server.app.publish("quiet", 1)
+        assert broker.streams == 1

@@ -43,7 +43,7 @@ async def test_first_message_resumes_the_session_with_its_subscriptions_and_a_ne
         await watcher.subscribe("room:1")
         assert (await watcher.recv())["session"] == watcher.session  # its own join
         a = await Peer.connect(server.url, "?user=alice")
-        sub = await a.subscribe("room:1")
+        await a.subscribe("room:1")
         assert (await watcher.recv())["session"] == a.session
         a.abort()
         assert await gone_session(gone) == a.session
@@ -55,7 +55,8 @@ async def test_first_message_resumes_the_session_with_its_subscriptions_and_a_ne
         }
         for i in range(3):
             await app.publish("room:1", i)
-        assert offsets(await watcher.messages(3)) == [1, 2, 3]
+        published = await watcher.messages(3)
+        assert offsets(published) == [1, 2, 3]
 
         back = await Peer.connect(server.url, "?user=alice")  # no token in the URL
         fresh = back.session
@@ -74,7 +75,7 @@ async def test_first_message_resumes_the_session_with_its_subscriptions_and_a_ne
             "id": None,
             "channel": "room:1",
             "offset": 3,
-            "epoch": sub["epoch"],
+            "epoch": published[0]["epoch"],
             "recovered": True,
         }
         assert [m["data"] for m in await back.messages(3)] == [0, 1, 2]

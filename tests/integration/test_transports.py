@@ -235,7 +235,7 @@ async def test_channels_subscribe_publish_and_recover(transport: str) -> None:
         assert back.welcome["resumed"] is True and back.session == a.session
         resubscribed = await back.recv()
         assert resubscribed["type"] == "subscribed" and resubscribed["recovered"] is True
-        assert resubscribed["epoch"] == sub["epoch"]
+        assert resubscribed["epoch"] == msg["epoch"]  # the stream's, since its first publication
         assert [m["offset"] for m in await back.messages(3)] == [2, 3, 4]
         await back.nothing_pending()
         await back.close()

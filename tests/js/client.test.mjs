@@ -295,3 +295,31 @@ test("late timers alone do not end a link: a ping is sent first", async () => {
   assert.equal(client.state, "open");
   await client.close();
 });
+
+test("offset 0 takes the first publication of any epoch; a server's loss notice is reported", async () => {
+  const { client, sockets } = await connected();
+  const got = [];
+  const lost = [];
+  const subscribing = client.subscribe("c");
+  const req = sockets[0].last();
+  // A channel never published to: offset 0 of an "empty" epoch; its stream starts another.
+  sockets[0].push({ type: "subscribed", id: req.id, channel: "c", offset: 0, epoch: "e0", recovered: false });
+  const sub = await subscribing;
+  sub.on("publication", (p) => got.push([p.epoch, p.offset]));
+  sub.on("recovery", (e) => lost.push(e));
+  sockets[0].push({ type: "message", channel: "c", offset: 1, epoch: "e1", data: 1 });
+  await tick(0);
+  assert.deepEqual(got, [["e1", 1]]);
+  assert.deepEqual(lost, []);
+  // The server could not deliver 2..4 (history gone): it says so, delivery goes on.
+  sockets[0].push({ type: "subscribed", id: null, channel: "c", offset: 4, epoch: "e1", recovered: false });
+  sockets[0].push({ type: "message", channel: "c", offset: 5, epoch: "e1", data: 5 });
+  await tick(0);
+  assert.deepEqual(got, [["e1", 1], ["e1", 5]]);
+  assert.equal(lost.length, 1);
+  assert.deepEqual(
+    [lost[0].previousEpoch, lost[0].previousOffset, lost[0].epoch, lost[0].offset],
+    ["e1", 1, "e1", 4],
+  );
+  await client.close();
+});

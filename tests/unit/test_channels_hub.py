@@ -15,7 +15,7 @@ import pytest
 
 from fastcomm.channels.hub import Hub, Joiner
 from fastcomm.channels.memory import MemoryBroker
-from fastcomm.channels.recovery import bring_live
+from fastcomm.channels.subscriptions import bring_live
 from fastcomm.node.node import Node
 from fastcomm.protocol.channel_messages import Join, Publication
 from fastcomm.sessions.connection import Connection
@@ -177,9 +177,17 @@ async def test_rejoin_after_release_resubscribes() -> None:
 
 
 class FailingBroker(MemoryBroker):
-    async def subscribe(self, channel: str, deliver: Any) -> None:
-        await asyncio.sleep(0)
-        raise ConnectionError("backend down")
+    """Its handles fail every subscribe (a backend that went down)."""
+
+    def start(self, deliver: Any) -> Any:
+        handle = super().start(deliver)
+
+        async def subscribe(channel: str) -> None:
+            await asyncio.sleep(0)
+            raise ConnectionError("backend down")
+
+        handle.subscribe = subscribe  # type: ignore[method-assign]
+        return handle
 
 
 async def test_failed_broker_subscription_fails_every_waiting_entry() -> None:

@@ -14,7 +14,7 @@ import pytest
 from fastcomm.channels.broker import HistoryPage
 from fastcomm.channels.hub import Hub, Joiner
 from fastcomm.channels.memory import MemoryBroker
-from fastcomm.channels.recovery import bring_live, is_recovered
+from fastcomm.channels.subscriptions import bring_live, is_recovered
 from fastcomm.node.node import Node
 from fastcomm.protocol.channel_messages import (
     Publication,

@@ -48,8 +48,8 @@ async def test_detach_records_positions_and_resume_recovers_the_gap() -> None:
     wire.drop()
     await drain(node)
     epoch_a = (await channels.broker.position("a")).epoch
-    epoch_b = (await channels.broker.position("b")).epoch
-    assert conn.session.positions == {"a": (epoch_a, 3), "b": (epoch_b, 0)}
+    # b had nothing: offset 0, which any epoch follows (one shared tuple for all such)
+    assert conn.session.positions == {"a": (epoch_a, 3), "b": ("", 0)}
     assert await channels.broker.presence("a") == []  # left at once
     assert channels.hub.count() == 0
     for i in range(2):
@@ -93,7 +93,7 @@ async def test_disconnect_during_subscribe_leaves_nothing_behind() -> None:
     gate.set()
     await drain(node)
     assert conn.session.positions == {}
-    assert channels.hub.count() == 0 and not channels.joining
+    assert channels.hub.count() == 0
     assert await channels.broker.presence("a") == []
 
 

@@ -3,8 +3,10 @@
 protocol -> sessions, routing, channels -> node -> http -> transports ->
 app/server -> client, loadgen, cli. A module imports (at run time, anywhere
 in the module) only its own layer and the ones below; imports under
-``if TYPE_CHECKING:`` are for annotations and may point anywhere. Nothing
-below the transports imports a WebSocket or HTTP server library.
+``if TYPE_CHECKING:`` are for annotations and may point anywhere above the
+core, but the core (protocol, sessions, routing, channels) imports nothing
+above it even for annotations. Nothing below the transports imports a
+WebSocket or HTTP server library.
 """
 
 from __future__ import annotations
@@ -58,13 +60,14 @@ def _is_type_checking(node: ast.If) -> bool:
     )
 
 
-def runtime_imports(path: Path) -> set[str]:
-    """Absolute names of the modules ``path`` imports outside ``if TYPE_CHECKING``."""
+def runtime_imports(path: Path, *, type_only: bool = False) -> set[str]:
+    """Absolute names of the modules ``path`` imports outside ``if TYPE_CHECKING``
+    (and inside it too with ``type_only``)."""
     tree = ast.parse(path.read_text())
     found: set[str] = set()
 
     def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and _is_type_checking(node):
+        if isinstance(node, ast.If) and _is_type_checking(node) and not type_only:
             for child in node.orelse:
                 visit(child)
             return
@@ -95,6 +98,31 @@ def test_imports_point_down(path: Path) -> None:
         elif root in SERVER_LIBRARIES:
             transports = _layer_of("fastcomm.transports")
             assert own >= transports, f"{name} is below the transports and imports {root}"
+
+
+CORE = {"protocol", "sessions", "routing", "channels"}
+CORE_TOP = max(_layer_of(f"fastcomm.{name}") for name in CORE)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in MODULES if p.relative_to(ROOT).parts[0] in CORE],
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_the_core_imports_nothing_above_it_not_even_for_annotations(path: Path) -> None:
+    name = _module_name(path)
+    for imported in runtime_imports(path, type_only=True):
+        if imported.startswith("fastcomm."):
+            assert _layer_of(imported) <= CORE_TOP, f"{name} imports {imported}"
+
+
+def test_the_type_only_check_sees_imports_under_type_checking(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from fastcomm.node import Node\n"
+    )
+    assert runtime_imports(module) == {"typing"}
+    assert runtime_imports(module, type_only=True) == {"typing", "fastcomm.node"}
 
 
 def test_no_import_circle_among_packages() -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from fastcomm.config import Config, Namespace
+from pathlib import Path
+
+from fastcomm.config import DEMO_NAMESPACE, Config, Namespace, build_config
 from fastcomm.web import asset, asset_paths
-from fastcomm.web.demo import DEMO_NAMESPACE, demo_config, demo_url
+from fastcomm.web.demo import demo_url
 
 
 def test_library_is_always_served_and_the_demo_only_when_asked() -> None:
@@ -22,11 +24,16 @@ def test_library_is_always_served_and_the_demo_only_when_asked() -> None:
     assert asset("/fastcomm.js")[0] is asset("/fastcomm.js")[0]  # type: ignore[index]  # cached
 
 
-def test_demo_config_enables_join_leave_after_configured_namespaces() -> None:
-    assert demo_config(Config()) == Config()
+def test_demo_config_enables_join_leave_after_configured_namespaces(tmp_path: Path) -> None:
+    assert build_config({}, env={}).namespaces == ()
+    toml = tmp_path / "fastcomm.toml"
+    toml.write_text('[[namespaces]]\npattern = "demo:quiet"\njoin_leave = false\n')
     mine = Namespace(pattern="demo:quiet", join_leave=False)
-    config = demo_config(Config(demo=True, namespaces=(mine,)))
-    assert config.namespaces == (mine, DEMO_NAMESPACE)
+    for config in (
+        build_config({"demo": True}, env={}, config_file=str(toml)),
+        build_config({}, env={"FASTCOMM_DEMO": "1"}, config_file=str(toml)),  # as under ASGI
+    ):
+        assert config.namespaces == (mine, DEMO_NAMESPACE)
     assert DEMO_NAMESPACE.join_leave is True
 
 

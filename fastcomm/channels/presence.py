@@ -1,0 +1,44 @@
+"""Presence of a connection in a channel: the member record and join/leave events."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from fastcomm.channels.broker import Channels
+from fastcomm.channels.namespaces import Namespaces
+from fastcomm.protocol.channel_messages import Join, Leave, Member
+
+if TYPE_CHECKING:
+    from fastcomm.sessions.connection import Connection
+
+__all__ = ["enter", "leave"]
+
+log = logging.getLogger("fastcomm.channels")
+
+
+async def enter(broker: Channels, namespaces: Namespaces, conn: Connection, channel: str) -> None:
+    """Add the connection to the channel's presence and publish ``join``, as enabled."""
+    options = namespaces.resolve(channel)
+    try:
+        if options.presence:
+            await broker.presence_add(channel, Member(conn.session_id, conn.user, conn.meta))
+        if options.join_leave:
+            await broker.publish_event(channel, Join(channel, conn.session_id, conn.user))
+    except Exception:
+        log.exception("joining presence of %r failed", channel)
+
+
+async def leave(
+    broker: Channels, namespaces: Namespaces, session: str, user: str | None, names: list[str]
+) -> None:
+    """Remove ``session`` from the presence of each channel and publish ``leave``."""
+    for channel in names:
+        options = namespaces.resolve(channel)
+        try:
+            if options.presence:
+                await broker.presence_remove(channel, session)
+            if options.join_leave:
+                await broker.publish_event(channel, Leave(channel, session, user))
+        except Exception:
+            log.exception("leaving presence of %r failed", channel)

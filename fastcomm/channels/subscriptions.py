@@ -1,0 +1,284 @@
+"""Subscriptions: from a known position to live, with no gap and no duplicate.
+
+:class:`Subscriptions` owns every subscription of the node's connections
+while it is set up (the hub's ``pending`` is the one index of them) and the
+recovery that brings it live. One procedure serves a plain ``subscribe``, a
+``subscribe`` with ``recover`` and the restoration of a resumed session's
+subscriptions (:func:`bring_live`):
+
+1. register the subscription in the hub as catching up and make sure this
+   node is subscribed in the broker; from then on every publication the
+   broker delivers is buffered for it;
+2. read the history after the client's position (or just the stream top);
+3. without awaiting anything more: send ``subscribed``, the missed
+   publications, then the buffer minus what the history already covered,
+   and go live (:meth:`~fastcomm.channels.hub.Hub.go_live`).
+
+Step 1 before step 2 closes the window: a publication is either stored
+before the history read (so it is in the history) or delivered after the
+subscription started buffering (so it is in the buffer); offsets remove the
+overlap. A position at offset 0 ("nothing received") is recovered by any
+epoch's history from offset 1.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from fastcomm.channels import presence
+from fastcomm.channels.broker import BrokerHandle, HistoryPage
+from fastcomm.channels.hooks import ChannelHooks, Verdict, ask, granted
+from fastcomm.channels.hub import Hub, Joiner, Position, Spawn
+from fastcomm.channels.namespaces import Namespaces
+from fastcomm.errors import ErrorCode, WireError
+from fastcomm.protocol.channel_messages import (
+    Recover,
+    Subscribe,
+    Subscribed,
+    Unsubscribe,
+    Unsubscribed,
+)
+from fastcomm.protocol.messages import Message
+
+if TYPE_CHECKING:
+    from fastcomm.sessions.connection import Connection
+
+__all__ = ["NOTHING", "Fail", "Subscriptions", "bring_live", "is_recovered"]
+
+log = logging.getLogger("fastcomm.channels")
+
+Fail = Callable[[Message, "Connection", Exception], None]
+"""Answers a request with the error reply an exception stands for."""
+
+NOTHING: Position = ("", 0)
+"""The position of a subscription that received nothing (offset 0: any epoch follows);
+one shared tuple, so that the many silent channels of a session cost no tuple each."""
+
+
+def is_recovered(epoch: str, since: int, page: HistoryPage) -> bool:
+    """True when ``page`` (read with ``since``, no limit) holds every publication
+    after offset ``since`` of ``epoch`` up to the stream top (from offset 1 of
+    any epoch when ``since`` is 0)."""
+    if since and (page.epoch != epoch or since > page.offset):
+        return False
+    if since == page.offset:
+        return True
+    pubs = page.publications
+    return bool(pubs) and pubs[0].offset == since + 1 and pubs[-1].offset == page.offset
+
+
+async def bring_live(
+    hub: Hub,
+    entry: Joiner,
+    channel: str,
+    rid: int | None,
+    recover: Recover | None,
+    *,
+    announce: bool = True,
+) -> bool:
+    """Bring ``entry`` live on ``channel``: send ``subscribed`` (with ``rid``; not at
+    all if ``announce`` is false: a request without id gets no success reply) and
+    what the client missed since ``recover``, if history still holds it.
+
+    Returns False, having sent nothing, if the entry was cancelled meanwhile.
+    Raises what the broker raised (the entry is then still registered; the
+    caller removes it).
+    """
+    await hub.enter(channel, entry)
+    if entry.cancelled:
+        return False
+    broker = hub.broker
+    page: HistoryPage | None = None
+    since = 0
+    if recover is None:
+        epoch, top = await broker.position(channel)
+    else:
+        since = recover.offset
+        page = await broker.history(channel, since=since)
+        epoch, top = page.epoch, page.offset
+        if not is_recovered(recover.epoch, since, page):
+            page = None
+    if entry.cancelled:
+        return False
+    # No await from here on: what the broker delivers meanwhile waits in the buffer.
+    conn = entry.conn
+    reply = Subscribed(rid, channel, top, epoch, page is not None)
+    if conn.send(reply) if announce else not conn.closed:
+        if page is None:
+            entry.epoch, entry.last = epoch, top
+        else:
+            entry.epoch, entry.last = epoch, since
+            for pub in page.publications:
+                if not entry.send(pub):
+                    break
+    hub.go_live(channel, entry)
+    return True
+
+
+class Subscriptions:
+    """The subscriptions of this node's connections: set-up, recovery, presence, leave."""
+
+    def __init__(
+        self,
+        hub: Hub,
+        broker: BrokerHandle,
+        namespaces: Namespaces,
+        hooks: ChannelHooks,
+        spawn: Spawn,
+        fail: Fail,
+    ) -> None:
+        self.hub = hub
+        self.broker = broker
+        self.namespaces = namespaces
+        self.hooks = hooks
+        self.spawn = spawn
+        self.fail = fail
+
+    # -- set-up ----------------------------------------------------------------------
+    def start(self, conn: Connection, msg: Subscribe | None, channel: str, entry: Joiner,
+              verdict: Verdict, recover: Recover | None) -> None:  # fmt: skip
+        """Reserve ``channel`` for ``entry`` (limits and duplicates hold at once) and
+        run its set-up as a task; ``msg`` is None when restoring a resumed session."""
+        position = entry.position
+        conn.session.positions[channel] = position if position else NOTHING
+        self.hub.reserve(channel, entry)
+        self.spawn(self._join(conn, channel, entry, recover, verdict, msg))
+
+    async def _join(
+        self,
+        conn: Connection,
+        channel: str,
+        entry: Joiner,
+        recover: Recover | None,
+        verdict: Verdict,
+        msg: Subscribe | None,
+    ) -> None:
+        """Await the authorization, catch up, enter presence; answer failures."""
+        try:
+            try:
+                allowed = await granted(verdict)
+            except Exception as exc:  # noqa: BLE001 - becomes an error reply
+                self._refuse(conn, channel, entry, msg, exc)
+                return
+            if not allowed:
+                error = WireError(ErrorCode.FORBIDDEN, "forbidden", {"channel": channel})
+                self._refuse(conn, channel, entry, msg, error)
+                return
+            if entry.cancelled:
+                return
+            rid = None if msg is None or type(msg.id) is not int else msg.id
+            announce = msg is None or rid is not None  # restored: pushed with id null
+            try:
+                if not await bring_live(self.hub, entry, channel, rid, recover, announce=announce):
+                    return
+            except Exception as exc:
+                log.warning("channel backend failed: %r", exc, exc_info=exc)
+                error = WireError(ErrorCode.UNAVAILABLE, "channel backend unavailable")
+                self._refuse(conn, channel, entry, msg, error)
+                return
+            await presence.enter(self.broker, self.namespaces, conn, channel)
+        finally:
+            entry.settle()
+
+    def _refuse(self, conn: Connection, channel: str, entry: Joiner, msg: Subscribe | None,
+                exc: Exception) -> None:  # fmt: skip
+        if entry.cancelled:
+            return  # the connection is gone; detach kept what is resumable
+        conn.session.positions.pop(channel, None)
+        self.hub.leave(conn, channel)
+        if msg is not None:
+            self.fail(msg, conn, exc)
+            return
+        if not isinstance(exc, WireError):
+            log.error("restoring channel %r failed", channel, exc_info=exc)
+        conn.send(Unsubscribed(None, channel))
+
+    # -- a connection's life ---------------------------------------------------------
+    def detached(self, conn: Connection) -> None:
+        """The connection is gone: leave every channel and presence list now, and
+        keep in ``session.positions`` the last offset delivered on each channel
+        (channels that never got ``subscribed`` are forgotten)."""
+        positions = conn.session.positions
+        left = []
+        for channel in list(positions):
+            entry = self.hub.joiner(conn, channel)
+            if entry is not None:
+                entry.cancelled = True
+                entry.settle()
+            position, joined = self.hub.leave(conn, channel)
+            if position is None:
+                del positions[channel]
+            else:
+                positions[channel] = NOTHING if position[1] == 0 else position
+            if joined:
+                left.append(channel)
+        if left:
+            self.spawn(
+                presence.leave(self.broker, self.namespaces, conn.session_id, conn.user, left)
+            )
+
+    def attached(self, conn: Connection, resumed: bool) -> None:
+        """A resumed session: restore each subscription from its recorded position; if
+        the subscribe hook now refuses (or the broker fails), push ``unsubscribed``."""
+        if not resumed:
+            return
+        for channel, position in list(conn.session.positions.items()):
+            try:
+                verdict = ask(self.hooks.subscribe, conn, channel)
+            except Exception:
+                log.exception("subscribe hook failed while restoring %r", channel)
+                verdict = False
+            entry = Joiner(conn, position)
+            epoch, offset = position
+            self.start(conn, None, channel, entry, verdict, Recover(offset, epoch))
+
+    # -- leaving ---------------------------------------------------------------------
+    def leave(self, conn: Connection, channel: str) -> bool:
+        """Take ``conn`` out of ``channel`` and its presence; False if not subscribed."""
+        if conn.session.positions.pop(channel, None) is None:
+            return False
+        _, joined = self.hub.leave(conn, channel)
+        if joined:
+            self.spawn(
+                presence.leave(self.broker, self.namespaces, conn.session_id, conn.user, [channel])
+            )
+        return True
+
+    def unsubscribe(self, msg: Unsubscribe, conn: Connection) -> None:
+        """Answer ``unsubscribe``, after the ``subscribe`` it follows if one is in flight."""
+        entry = self.hub.joiner(conn, msg.channel)
+        if entry is not None and not entry.settled:
+            self.spawn(self._unsubscribe_after(entry, msg, conn))
+        else:
+            self._unsubscribe(msg, conn)
+
+    async def _unsubscribe_after(self, entry: Joiner, msg: Unsubscribe, conn: Connection) -> None:
+        await entry.wait_settled()
+        if not entry.cancelled:
+            self._unsubscribe(msg, conn)
+
+    def _unsubscribe(self, msg: Unsubscribe, conn: Connection) -> None:
+        rid, channel = (msg.id if type(msg.id) is int else None), msg.channel
+        if not self.leave(conn, channel):
+            conn.send_error(rid, ErrorCode.NOT_SUBSCRIBED, "not subscribed", {"channel": channel})
+        elif rid is not None:
+            conn.send(Unsubscribed(rid, channel))
+
+    def drop(self, conn: Connection, channel: str) -> bool:
+        """Unsubscribe ``conn`` from ``channel`` on the server's initiative, pushing
+        ``unsubscribed`` (id null) after any ``subscribe`` in flight is answered."""
+        entry = self.hub.joiner(conn, channel)
+        if entry is not None and not entry.settled:
+            self.spawn(self._drop_after(entry, conn, channel))
+            return True
+        if not self.leave(conn, channel):
+            return False  # not subscribed
+        conn.send(Unsubscribed(None, channel))
+        return True
+
+    async def _drop_after(self, entry: Joiner, conn: Connection, channel: str) -> None:
+        await entry.wait_settled()
+        if not entry.cancelled:  # still connected: the subscribe was answered
+            self.drop(conn, channel)
