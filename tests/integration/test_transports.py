@@ -220,7 +220,7 @@ async def test_channels_subscribe_publish_and_recover(transport: str) -> None:
     async with served(app, transport) as server:
         a = await Peer.connect(server.url)
         b = await Peer.connect(server.url, binary=True)
-        sub = await a.subscribe("feed")
+        await a.subscribe("feed")
         await b.subscribe("feed")
         reply = await b.request(type="publish", channel="feed", data={"n": 1})
         assert reply["type"] == "published" and reply["offset"] == 1
