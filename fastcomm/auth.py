@@ -39,7 +39,6 @@ _REASONS: tuple[tuple[type[Exception], str], ...] = (
     (jwt.ImmatureSignatureError, "token not yet valid"),
     (jwt.InvalidAudienceError, "invalid token audience"),
     (jwt.InvalidIssuerError, "invalid token issuer"),
-    (jwt.MissingRequiredClaimError, "token lacks a required claim"),
     (jwt.InvalidSignatureError, "invalid token signature"),
 )
 
@@ -106,6 +105,9 @@ class JWT:
                 leeway=self.leeway,
                 options={"require": ["sub"], "verify_aud": self.audience is not None},
             )
+        except jwt.MissingRequiredClaimError as exc:
+            # The claim names come from this verifier's settings (sub, aud, iss), not the token.
+            raise Rejected(401, f'token lacks the required claim "{exc.claim}"') from None
         except jwt.PyJWTError as exc:
             for kind, reason in _REASONS:
                 if isinstance(exc, kind):

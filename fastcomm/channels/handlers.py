@@ -50,6 +50,7 @@ __all__ = ["ALREADY_SUBSCRIBED", "Channels"]
 log = logging.getLogger("fastcomm.channels")
 
 ALREADY_SUBSCRIBED = ErrorCode.ALREADY_SUBSCRIBED
+_PUBLISH_REFUSED = "not allowed to publish to this channel"  # the publish hook said no
 """Error code of a ``subscribe`` to a channel the connection is already in."""
 
 
@@ -153,7 +154,8 @@ class Channels:
         if inspect.isawaitable(result):
             return result
         if not result:
-            conn.send_error(_rid(msg), ErrorCode.FORBIDDEN, "forbidden", {"channel": args[1]})
+            text = recovery.REFUSED if isinstance(msg, Subscribe) else _PUBLISH_REFUSED
+            conn.send_error(_rid(msg), ErrorCode.FORBIDDEN, text, {"channel": args[1]})
             return False
         return None
 
@@ -235,7 +237,7 @@ class Channels:
     ) -> None:
         try:
             if pending is not None and not await _granted(pending):
-                raise WireError(ErrorCode.FORBIDDEN, "forbidden", {"channel": msg.channel})
+                raise WireError(ErrorCode.FORBIDDEN, _PUBLISH_REFUSED, {"channel": msg.channel})
             try:
                 position = await self.broker.publish(
                     msg.channel,

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from fastcomm.sessions.connection import Connection
 
 __all__ = [
+    "REFUSED",
     "attach",
     "bring_live",
     "detach",
@@ -59,6 +60,8 @@ __all__ = [
 log = logging.getLogger("fastcomm.channels")
 Pending = Awaitable[Any] | bool | None
 """An authorization outcome: None (granted or no hook), False (refused), or to await."""
+#: The ``forbidden`` error's message when the subscribe hook refuses.
+REFUSED = "not allowed to subscribe to this channel"
 
 
 def is_recovered(epoch: str, since: int, page: HistoryPage) -> bool:
@@ -189,7 +192,7 @@ async def join(
                 _refuse(channels, conn, channel, entry, msg, exc)
                 return
             if not allowed:
-                error = WireError(ErrorCode.FORBIDDEN, "forbidden", {"channel": channel})
+                error = WireError(ErrorCode.FORBIDDEN, REFUSED, {"channel": channel})
                 _refuse(channels, conn, channel, entry, msg, error)
                 return
             if entry.cancelled:
