@@ -22,10 +22,11 @@ import msgspec
 
 from fastcomm import __version__
 from fastcomm import auth as _auth
-from fastcomm.config import BYTES, HELP, SECONDS, SIZES, Config, build_config
+from fastcomm.config import BYTES, DURATIONS, HELP, SIZES, Config, build_config
 from fastcomm.errors import AppLoadError, ConfigError, StartupError
 from fastcomm.loader import load_app
 from fastcomm.logs import configure_logging
+from fastcomm.units import format_duration, format_size
 from fastcomm.web.demo import demo_url
 
 __all__ = ["build_parser", "main"]
@@ -117,7 +118,8 @@ def _add_serve(commands: argparse._SubParsersAction[_Parser]) -> None:
         "FASTCOMM_MAX_CONNECTIONS; a repeatable flag's variable takes a comma-separated "
         "list, e.g. FASTCOMM_ALLOWED_ORIGIN=https://a,https://b), then the --config "
         "TOML file, then defaults. Sizes are bytes or take a unit: 64k, 16M, 1MiB "
-        "(k, M, G, KiB, MiB, GiB: powers of 1024; kB, MB, GB: of 1000).",
+        "(k, M, G, KiB, MiB, GiB: powers of 1024; kB, MB, GB: of 1000). Durations are "
+        "seconds or take a unit: 500ms, 10s, 5m, 1h.",
     )
     serve.add_argument(
         "app",
@@ -136,15 +138,18 @@ def _add_serve(commands: argparse._SubParsersAction[_Parser]) -> None:
 
 
 def _default(field: msgspec.structs.FieldInfo, unit: str) -> str:
+    """The default of ``field`` as one would type it (``1MiB``, ``25s``, ``200``)."""
     value = field.default
     if value is None or value == ():
         return "unset"
     if isinstance(value, bool):
         return "on" if value else "off"
     if unit == BYTES and isinstance(value, int):
-        for suffix, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-            if value % factor == 0:
-                return f"{value // factor}{suffix}"
+        return format_size(value)
+    if field.name in DURATIONS:
+        return format_duration(value)
+    if isinstance(value, float):
+        return f"{value:g}"
     if isinstance(value, tuple):
         return ",".join(value)
     return str(value)
@@ -162,6 +167,8 @@ def _add_setting(
     units = f"{unit}; " if unit else ""
     if field.name in SIZES:
         units = "bytes, or with a unit: 64k, 16M, 1MiB; "
+    elif field.name in DURATIONS:
+        units = "seconds, or with a unit: 500ms, 10s, 5m, 1h; "
     common: dict[str, Any] = {
         "dest": field.name,
         "default": None,
@@ -169,11 +176,11 @@ def _add_setting(
     }
     if kind is bool:
         group.add_argument(flag, action=argparse.BooleanOptionalAction, **common)
-    elif field.name in SIZES:
-        group.add_argument(flag, metavar="SIZE", **common)  # parsed by build_config
+    elif field.name in SIZES or field.name in DURATIONS:  # parsed by build_config
+        metavar = "SIZE" if field.name in SIZES else "DURATION"
+        group.add_argument(flag, metavar=metavar, **common)
     elif kind in (int, float):
-        metavar = "SECONDS" if unit == SECONDS else "N"
-        group.add_argument(flag, type=kind, metavar=metavar, **common)
+        group.add_argument(flag, type=kind, metavar="N", **common)
     elif typing.get_origin(kind) is typing.Literal:
         group.add_argument(flag, choices=typing.get_args(kind), **common)
     elif typing.get_origin(kind) is tuple:

@@ -17,12 +17,14 @@ from typing import Any, Literal
 
 import msgspec
 
-from fastcomm.config_checks import check, parse_size
-from fastcomm.config_help import BYTES, HELP, SECONDS, SIZES
+from fastcomm.config_checks import check
+from fastcomm.config_help import BYTES, DURATIONS, HELP, SECONDS, SIZES
 from fastcomm.errors import ConfigError
+from fastcomm.units import parse_duration, parse_size
 
 __all__ = [
     "BYTES",
+    "DURATIONS",
     "ECHO_MAX_MESSAGE_SIZE",
     "ENV_PREFIX",
     "HELP",
@@ -150,8 +152,8 @@ def _parse_env_value(name: str, key: str, text: str) -> Any:
         if lowered in ("0", "false", "no", "off"):
             return False
         raise ConfigError(f"{key} must be a boolean, got {text!r}")
-    if name in SIZES:
-        return _size(key, text)
+    if name in SIZES or name in DURATIONS:
+        return _with_unit(key, name, text)
     if "int" in kind or "float" in kind:
         try:
             return tomllib.loads(f"v = {text.strip()}")["v"]
@@ -160,14 +162,21 @@ def _parse_env_value(name: str, key: str, text: str) -> Any:
     return text
 
 
-def _size(source: str, value: Any) -> Any:
-    """A size setting's value: strings with units become bytes; others go to msgspec."""
+def _with_unit(source: str, name: str, value: Any) -> Any:
+    """A size or duration setting's value: strings with units become bytes or
+    seconds; other values go to msgspec as they are."""
     if not isinstance(value, str):
         return value
     try:
-        return parse_size(value)
+        return parse_size(value) if name in SIZES else parse_duration(value)
     except ValueError as exc:
         raise ConfigError(f"{source} {exc}") from None
+
+
+def _units_in(values: dict[str, Any], source: str) -> None:
+    """Parse, in place, the size and duration strings of ``values`` (one source)."""
+    for name in (SIZES | DURATIONS) & values.keys():
+        values[name] = _with_unit(f"{source}{name}", name, values[name])
 
 
 def _from_toml(path: str) -> dict[str, Any]:
@@ -182,8 +191,11 @@ def _from_toml(path: str) -> dict[str, Any]:
     section = data.get("fastcomm", data)
     if not isinstance(section, dict):
         raise ConfigError(f"config file {path}: [fastcomm] must be a table")
-    for name in SIZES & section.keys():
-        section[name] = _size(f"config file {path}: {name}", section[name])
+    _units_in(section, f"config file {path}: ")
+    namespaces = section.get("namespaces")
+    for index, table in enumerate(namespaces if isinstance(namespaces, list) else ()):
+        if isinstance(table, dict):
+            _units_in(table, f"config file {path}: namespaces[{index}].")
     return section
 
 
@@ -203,7 +215,8 @@ def build_config(
     """Merge explicit values, environment and TOML file over the defaults.
 
     ``env`` defaults to ``os.environ``. ``overrides`` entries that are None are
-    ignored (an unset CLI flag). Size settings accept units (``64k``, ``1MiB``).
+    ignored (an unset CLI flag). Size settings accept units (``64k``, ``1MiB``),
+    durations too (``500ms``, ``10s``, ``5m``, ``1h``; a bare number is seconds).
     Raises :class:`ConfigError` with a one-line message naming the offending
     setting and, for a variable or the file, where it came from.
     """
@@ -219,8 +232,7 @@ def build_config(
     merged.update(_from_env(variables, env_where))
     where.update(env_where)
     explicit = {k: v for k, v in (overrides or {}).items() if v is not None}
-    for name in SIZES & explicit.keys():
-        explicit[name] = _size(name, explicit[name])
+    _units_in(explicit, "")
     merged.update(explicit)
     for name in explicit:
         where.pop(name, None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["BYTES", "HELP", "SECONDS", "SIZES"]
+__all__ = ["BYTES", "DURATIONS", "HELP", "SECONDS", "SIZES"]
 
 BYTES, SECONDS = "bytes", "seconds"
 #: What each setting means and its unit ("" when it has none), by section: the
@@ -82,4 +82,11 @@ HELP: dict[str, dict[str, tuple[str, str]]] = {
         "log_format": ("json: one JSON object per line", ""),
     },
 }
-SIZES = frozenset(n for section in HELP.values() for n, (_, u) in section.items() if u == BYTES)
+
+
+def _with_unit(unit: str) -> frozenset[str]:
+    return frozenset(n for section in HELP.values() for n, (_, u) in section.items() if u == unit)
+
+
+#: The settings that take a size (bytes, or ``64k``...) and a duration (``10s``...).
+SIZES, DURATIONS = _with_unit(BYTES), _with_unit(SECONDS)

@@ -109,6 +109,7 @@ def test_help_exits_0(tmp_path: Path) -> None:
         (("serve", "--port", "abc"), "argument --port: invalid int value: 'abc'"),
         (("serve", "--port", "70000"), "port must be between 0 and 65535"),
         (("serve", "--rate-limit", "fast"), "argument --rate-limit: invalid float value"),
+        (("serve", "--heartbeat", "10x"), "heartbeat must be a duration in seconds such as"),
         (("serve", "--max-connections", "0"), "max_connections must be greater than 0"),
         (("serve", "--path", "ws"), "path must start with '/'"),
         (("serve", "--log-level", "loud"), "argument --log-level: invalid choice: 'loud'"),
@@ -298,12 +299,18 @@ def test_help_describes_every_setting_with_its_unit(tmp_path: Path) -> None:
                 flag = flag.removesuffix("s")
             assert f"{flag} " in text, flag
             assert " ".join(description.split()) in text, name
-            if unit and unit != "bytes":
+            if unit == "seconds":
+                assert f"{flag} DURATION {' '.join(description.split())} (seconds, or" in text
+            elif unit and unit != "bytes":
                 assert f"({unit}; default:" in text, name
     assert "--max-message-size SIZE message size after reassembly; close 1009 above it" in text
     assert "(bytes, or with a unit: 64k, 16M, 1MiB; default: 1MiB)" in text
-    assert "--heartbeat SECONDS ping a connection idle for this long (seconds;" in text
-    assert "(per second; default: 200.0)" in text
+    assert (
+        "--heartbeat DURATION ping a connection idle for this long "
+        "(seconds, or with a unit: 500ms, 10s, 5m, 1h; default: 25s)"
+    ) in text
+    assert "(seconds, or with a unit: 500ms, 10s, 5m, 1h; default: 5m)" in text  # session_ttl
+    assert "Durations are seconds or take a unit: 500ms, 10s, 5m, 1h." in text
     assert "FASTCOMM_ALLOWED_ORIGIN=https://a,https://b" in text
 
 
@@ -313,6 +320,7 @@ def test_help_describes_every_setting_with_its_unit(tmp_path: Path) -> None:
         (("--max-message-size", "lots"), {}, "max_message_size must be a size such as"),
         ((), {"FASTCOMM_MAX_CONNECTIONS": "x"}, "FASTCOMM_MAX_CONNECTIONS must be a number"),
         ((), {"FASTCOMM_MAX_MESSAGE_SIZE": "1q"}, "FASTCOMM_MAX_MESSAGE_SIZE must be a size"),
+        ((), {"FASTCOMM_HEARTBEAT": "10x"}, "FASTCOMM_HEARTBEAT must be a duration in seconds"),
         (
             (),
             {"FASTCOMM_ALLOWED_ORIGIN": "https://a", "FASTCOMM_ALLOWED_ORIGINS": "https://b"},
@@ -333,18 +341,22 @@ def test_bad_toml_value_names_the_file(tmp_path: Path) -> None:
     assert_usage_error(result, "config file fastcomm.toml: max_connections must be greater than 0")
 
 
-def test_sizes_and_singular_list_variable_reach_the_runtime(
+def test_units_and_singular_list_variable_reach_the_runtime(
     fake_runtime: list[tuple[Config, object]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("FASTCOMM_ALLOWED_ORIGIN", "https://a,https://b")
     monkeypatch.setenv("FASTCOMM_MAX_OUTBOUND_BUFFER", "16M")
+    monkeypatch.setenv("FASTCOMM_SESSION_TTL", "5m")
     toml = tmp_path / "fc.toml"
-    toml.write_text('api_max_body = "64k"\n')
+    toml.write_text('api_max_body = "64k"\nhistory_ttl = "1h"\n')
 
-    assert cli.main(["serve", "--config", str(toml), "--max-message-size", "1MiB"]) == 7
+    flags = ["--max-message-size", "1MiB", "--heartbeat", "10s", "--drain-timeout", "500ms"]
+    assert cli.main(["serve", "--config", str(toml), *flags]) == 7
 
     [(config, _)] = fake_runtime
     assert config.allowed_origins == ("https://a", "https://b")
     assert config.max_outbound_buffer == 16 * 1024 * 1024
     assert config.max_message_size == 1024 * 1024
     assert config.api_max_body == 64 * 1024
+    assert (config.heartbeat, config.drain_timeout) == (10.0, 0.5)
+    assert (config.session_ttl, config.history_ttl) == (300.0, 3600.0)

@@ -119,6 +119,18 @@ def test_bad_option_is_a_one_line_usage_error() -> None:
         assert len(done.stderr.strip().splitlines()) == 1
 
 
+def test_durations_take_units() -> None:
+    done = bench("--conns", "1", "--duration", "1s", "--warmup", "200ms", "--json")
+    config = json.loads(done.stdout)["config"]
+    assert (done.returncode, config["duration"], config["warmup"]) == (0, 1.0, 0.2), done.stderr
+    bad = bench("--duration", "10x")
+    assert (bad.returncode, bad.stdout) == (2, "")
+    assert bad.stderr == (
+        "fastcomm: error: argument --duration: must be a duration in seconds such as 30 or "
+        "2.5, or with a unit: 500ms, 10s, 5m, 1h; got '10x'\n"
+    )
+
+
 def test_unreachable_server_cannot_run() -> None:
     done = bench("--url", "ws://127.0.0.1:1/ws", "--conns", "2", *QUICK, "--timeout", "2")
     assert done.returncode == 3

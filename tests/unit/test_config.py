@@ -7,7 +7,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from fastcomm.config import HELP, SIZES, Config, Namespace, build_config
+from fastcomm.config import DURATIONS, HELP, SIZES, Config, Namespace, build_config
 from fastcomm.errors import ConfigError
 
 
@@ -223,6 +223,64 @@ def test_bad_sizes_name_where_they_came_from(tmp_path: Path, text: str) -> None:
         build_config(env={}, config_file=toml)
     with pytest.raises(ConfigError, match=r"^max_message_size must be a size such as"):
         build_config({"max_message_size": text}, env={})
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("10", 10.0),
+        ("2.5", 2.5),
+        ("1_000", 1000.0),
+        ("500ms", 0.5),
+        ("10s", 10.0),
+        ("1.5s", 1.5),
+        ("5m", 300.0),
+        ("1h", 3600.0),
+        (" 2 H ", 7200.0),
+    ],
+)
+def test_durations_accept_units_in_flags_env_and_toml(
+    tmp_path: Path, text: str, expected: float
+) -> None:
+    assert build_config({"heartbeat": text}, env={}).heartbeat == expected
+    assert build_config(env={"FASTCOMM_SESSION_TTL": text}).session_ttl == expected
+    toml = write_toml(
+        tmp_path,
+        f'drain_timeout = "{text}"\nhistory_ttl = "{text}"\n'
+        f'[[namespaces]]\npattern = "chat:*"\nhistory_ttl = "{text}"\n',
+    )
+    config = build_config(env={}, config_file=toml)
+    assert (config.drain_timeout, config.history_ttl) == (expected, expected)
+    assert config.namespaces[0].history_ttl == expected
+
+
+def test_a_bare_toml_number_is_still_seconds(tmp_path: Path) -> None:
+    toml = write_toml(tmp_path, "heartbeat = 3\nsession_ttl = 0.5\n")
+    config = build_config(env={}, config_file=toml)
+    assert (config.heartbeat, config.session_ttl) == (3.0, 0.5)
+
+
+def test_every_seconds_setting_is_a_duration() -> None:
+    timeouts = {"handshake_timeout", "heartbeat", "heartbeat_timeout", "drain_timeout"}
+    assert {*timeouts, "session_ttl", "history_ttl"} == DURATIONS
+
+
+@pytest.mark.parametrize("text", ["10x", "s", "1 m s", "10sec", "", "ten"])
+def test_bad_durations_say_seconds_and_where_they_came_from(tmp_path: Path, text: str) -> None:
+    accepted = "must be a duration in seconds such as 30 or 2.5, or with a unit: 500ms, 10s"
+    with pytest.raises(ConfigError, match=f"^FASTCOMM_HEARTBEAT {accepted}"):
+        build_config(env={"FASTCOMM_HEARTBEAT": text})
+    toml = write_toml(tmp_path, f'[[namespaces]]\npattern = "a"\nhistory_ttl = "{text}"\n')
+    with pytest.raises(ConfigError, match=r"^config file .*: namespaces\[0\]\.history_ttl must"):
+        build_config(env={}, config_file=toml)
+    with pytest.raises(ConfigError, match=f"^drain_timeout {accepted}") as info:
+        build_config({"drain_timeout": text}, env={})
+    assert str(info.value).endswith(f"got {text!r}")
+
+
+def test_a_negative_duration_gets_the_range_error() -> None:
+    with pytest.raises(ConfigError, match=r"heartbeat must be greater than 0, got -5\.0"):
+        build_config({"heartbeat": "-5s"}, env={})
 
 
 @pytest.mark.parametrize("key", ["FASTCOMM_ALLOWED_ORIGIN", "FASTCOMM_ALLOWED_ORIGINS"])
