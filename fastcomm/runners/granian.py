@@ -17,6 +17,7 @@ status before the upgrade.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Mapping, MutableMapping
@@ -143,6 +144,33 @@ def granian_options(config: Config) -> Mapping[str, Any]:
     }
 
 
+class _HeldUntilListening(logging.Filter):
+    """Holds granian's log records until its socket is bound, then lets them out.
+
+    granian logs "Starting granian" before it binds: a port in use would print
+    that line before fastcomm's one-line error. Held records are dropped when
+    the bind fails and written, in order, once granian's startup hooks run.
+    """
+
+    def __init__(self, logger: logging.Logger) -> None:
+        super().__init__()
+        self.logger = logger
+        self.held: list[logging.LogRecord] | None = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.held is None:
+            return True
+        self.held.append(record)
+        return False
+
+    def release(self) -> None:
+        """granian listens: write what was held and hold nothing more."""
+        held, self.held = self.held or [], None
+        self.logger.removeFilter(self)
+        for record in held:
+            self.logger.handle(record)
+
+
 def serve(config: Config) -> int:
     """Run granian in the foreground until SIGTERM/SIGINT; return the exit status (0).
 
@@ -160,7 +188,12 @@ def serve(config: Config) -> int:
     install()
     path = export_config(config, os.environ)
     try:
-        Granian(target_of(config), **granian_options(config)).serve()
+        server = Granian(target_of(config), **granian_options(config))  # sets up its logging
+        logger = logging.getLogger("_granian")
+        held = _HeldUntilListening(logger)
+        logger.addFilter(held)
+        server.on_startup(held.release)  # called once the socket is bound
+        server.serve()
     except RuntimeError as exc:
         error = os_error(exc)
         if error is None:

@@ -20,6 +20,7 @@ import pytest
 import fastcomm
 from fastcomm import cli
 from fastcomm.config import ECHO_MAX_MESSAGE_SIZE, Config
+from tests.integration.conftest import ServerProcess
 from tests.traced import traced
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,6 +69,14 @@ def test_port_in_use_is_one_line(
 ) -> None:
     result = run_cli("serve", *transport, "--port", str(busy_port), cwd=tmp_path)
     assert_usage_error(result, f"cannot listen on 127.0.0.1:{busy_port}: Address already in use")
+    assert result.stdout == ""  # granian's "Starting granian" line is not printed either
+
+
+def test_granian_logs_its_start_once_it_listens() -> None:
+    server = ServerProcess("--transport", "granian", "fastcomm.loadgen.app:app")
+    server.stop()  # SIGTERM: granian exits normally, its output flushed
+    output = server.output()
+    assert output.index("Starting granian") < output.index("Listening at: http://127.0.0.1:")
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS, ids=["picows", "granian"])
