@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import websockets
+import websockets.exceptions
 
 import fastcomm
 from fastcomm.errors import ConfigError, StartupError
