@@ -16,6 +16,7 @@ import argparse
 import logging
 import sys
 import typing
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
 import msgspec
@@ -26,6 +27,7 @@ from fastcomm.config import BYTES, DURATIONS, HELP, SIZES, Config, build_config
 from fastcomm.errors import AppLoadError, ConfigError, StartupError
 from fastcomm.loader import load_app
 from fastcomm.logs import configure_logging
+from fastcomm.suggest import did_you_mean
 from fastcomm.units import format_duration, format_size
 from fastcomm.web.demo import demo_url
 
@@ -60,9 +62,25 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise _UsageError(message)
 
-    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
-        # Only --help and --version get here (error() no longer calls exit) and have no message.
-        raise _Exit(status)
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        """As argparse's, but an unknown flag is named with the closest known one."""
+        words = list(sys.argv[1:] if args is None else args)
+        if self._subparsers is not None:  # the top level: its flags come before COMMAND
+            for word in words[: next((i for i, w in enumerate(words) if w[:1] != "-"), None)]:
+                if word.partition("=")[0] not in self._option_string_actions:
+                    self.error(f"unrecognized arguments: {self._hinted(word)}")
+        parsed, extras = super().parse_known_args(words, namespace)
+        if extras and self._subparsers is None:  # a subcommand: it knows its flags
+            self.error(f"unrecognized arguments: {' '.join(map(self._hinted, extras))}")
+        return parsed, extras
+
+    def _hinted(self, word: str) -> str:
+        if not word.startswith("--"):
+            return word
+        known = [o[2:] for o in self._option_string_actions if o.startswith("--")]
+        return word + did_you_mean(word.partition("=")[0], known, prefix="--")
 
 
 def build_parser() -> argparse.ArgumentParser:

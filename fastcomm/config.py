@@ -20,6 +20,7 @@ import msgspec
 from fastcomm.config_checks import check
 from fastcomm.config_help import BYTES, DURATIONS, HELP, SECONDS, SIZES
 from fastcomm.errors import ConfigError
+from fastcomm.suggest import did_you_mean
 from fastcomm.units import parse_duration, parse_size
 
 __all__ = [
@@ -122,6 +123,9 @@ class Namespace(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
 _FIELDS = {f.name: f for f in msgspec.structs.fields(Config)}
 # A list setting's flag is singular (--allowed-origin); its variable may be either.
 _SINGULAR = {n.removesuffix("s"): n for n, f in _FIELDS.items() if "tuple[str" in str(f.type)}
+_VARIABLES = [n.upper() for n in [*_FIELDS, *_SINGULAR, "config"] if n != "namespaces"]
+_NAMESPACE_FIELDS = [f.name for f in msgspec.structs.fields(Namespace)]
+_UNKNOWN = re.compile(r"Object contains unknown field `(\w+)`(?: - at `\$\.namespaces\[(\d+)\]`)?")
 
 
 def _from_env(env: Mapping[str, str], where: dict[str, str]) -> dict[str, Any]:
@@ -133,7 +137,8 @@ def _from_env(env: Mapping[str, str], where: dict[str, str]) -> dict[str, Any]:
         name = key[len(ENV_PREFIX) :].lower()
         name = _SINGULAR.get(name, name)
         if name not in _FIELDS or name == "namespaces":
-            raise ConfigError(f"unknown environment variable {key}")
+            maybe = did_you_mean(key.upper(), _VARIABLES, prefix=ENV_PREFIX)
+            raise ConfigError(f"unknown environment variable {key}{maybe}")
         if name in where:
             raise ConfigError(f"{where[name]} and {key} are the same setting: set one")
         raw[name] = _parse_env_value(name, key, text)
@@ -199,9 +204,20 @@ def _from_toml(path: str) -> dict[str, Any]:
     return section
 
 
+def _invalid(exc: msgspec.ValidationError) -> str:
+    """msgspec's message or, for a key that is no setting, one naming the closest."""
+    found = _UNKNOWN.fullmatch(str(exc))
+    if found is None:
+        return f"invalid configuration: {exc}"
+    name, index = found.groups()
+    if index is None:
+        return f"unknown setting {name}{did_you_mean(name, _FIELDS)}"
+    return f"namespaces[{index}]: unknown setting {name}{did_you_mean(name, _NAMESPACE_FIELDS)}"
+
+
 def _located(message: str, where: Mapping[str, str]) -> str:
     """``message`` (about one setting) prefixed with the variable or file it came from."""
-    found = re.search(r"`\$\.(\w+)|unknown field `(\w+)`", message) or re.match(r"(\w+)", message)
+    found = re.search(r"`\$\.(\w+)|^unknown setting (\w+)", message) or re.match(r"(\w+)", message)
     name = next((g for g in found.groups() if g), "") if found else ""
     return f"{where[name]}: {message}" if name in where else message
 
@@ -241,7 +257,7 @@ def build_config(
     try:
         config = msgspec.convert(merged, Config, strict=False)
     except msgspec.ValidationError as exc:
-        raise ConfigError(_located(f"invalid configuration: {exc}", where)) from None
+        raise ConfigError(_located(_invalid(exc), where)) from None
     try:
         return check(config)
     except ConfigError as exc:

@@ -123,7 +123,17 @@ def test_help_exits_0(tmp_path: Path) -> None:
         (("serve", "--path", "ws"), "path must start with '/'"),
         (("serve", "--log-level", "loud"), "argument --log-level: invalid choice: 'loud'"),
         (("serve", "--bogus"), "unrecognized arguments: --bogus"),
-        (("serve", "--max-conn", "5"), "unrecognized arguments: --max-conn"),
+        (
+            ("serve", "--max-conn", "5"),
+            "unrecognized arguments: --max-conn (did you mean --max-connections?)",
+        ),
+        (
+            ("serve", "--heartbaet=5", "--bogus"),
+            "unrecognized arguments: --heartbaet=5 (did you mean --heartbeat?) --bogus",
+        ),
+        (("serve", "--no-presense"), "--no-presense (did you mean --no-presence?)"),
+        (("--verison",), "unrecognized arguments: --verison (did you mean --version?)"),
+        (("bench", "--duraton", "3"), "--duraton (did you mean --duration?) 3"),
         (("serve", "nocolon"), "app must be 'module:attr'"),
         (("serve", "mod:"), "app must be 'module:attr'"),
     ],
@@ -137,7 +147,9 @@ def test_bad_command_line(tmp_path: Path, args: tuple[str, ...], phrase: str) ->
     [
         ({"FASTCOMM_PORT": "abc"}, "FASTCOMM_PORT must be a number"),
         ({"FASTCOMM_ECHO": "maybe"}, "FASTCOMM_ECHO must be a boolean"),
-        ({"FASTCOMM_PORTT": "1"}, "unknown environment variable FASTCOMM_PORTT"),
+        ({"FASTCOMM_PORTT": "1"}, "FASTCOMM_PORTT (did you mean FASTCOMM_PORT?)"),
+        ({"FASTCOMM_HEARTBEET": "1"}, "FASTCOMM_HEARTBEET (did you mean FASTCOMM_HEARTBEAT?)"),
+        ({"FASTCOMM_ALLOWED_ORIGN": "x"}, "(did you mean FASTCOMM_ALLOWED_ORIGIN?)"),
     ],
 )
 def test_bad_environment(tmp_path: Path, env: dict[str, str], phrase: str) -> None:
@@ -154,6 +166,20 @@ def test_bad_toml_from_env(tmp_path: Path) -> None:
     (tmp_path / "bad.toml").write_text("port = = 1\n")
     result = run_cli("serve", cwd=tmp_path, env={"FASTCOMM_CONFIG": "bad.toml"})
     assert_usage_error(result, "is not valid TOML")
+
+
+def test_misspelled_toml_keys_get_a_suggestion(tmp_path: Path) -> None:
+    (tmp_path / "fc.toml").write_text("[fastcomm]\nheartbeet = 5\n")
+    assert_usage_error(
+        run_cli("serve", "--config", "fc.toml", cwd=tmp_path),
+        "config file fc.toml: unknown setting heartbeet (did you mean heartbeat?)",
+    )
+    (tmp_path / "ns.toml").write_text('[[namespaces]]\npattern = "a"\nhistroy_ttl = 5\n')
+    assert_usage_error(
+        run_cli("serve", "--config", "ns.toml", cwd=tmp_path),
+        "config file ns.toml: namespaces[0]: unknown setting histroy_ttl "
+        "(did you mean history_ttl?)",
+    )
 
 
 def test_bad_value_in_toml(tmp_path: Path) -> None:

@@ -320,7 +320,8 @@ def test_env_errors_name_the_variable(env: dict[str, str], message: str) -> None
     [
         ("max_connections = 0\n", "max_connections must be greater than 0, got 0"),
         ('port = "eighty"\n', "invalid configuration: Expected `int`, got `str` - at `$.port`"),
-        ("prot = 1\n", "invalid configuration: Object contains unknown field `prot`"),
+        ("prot = 1\n", "unknown setting prot (did you mean port?)"),
+        ("xyz = 1\n", "unknown setting xyz"),
     ],
 )
 def test_file_errors_name_the_file(tmp_path: Path, text: str, message: str) -> None:
@@ -343,3 +344,17 @@ def test_every_setting_is_described_once() -> None:
     assert all(text for section in HELP.values() for text, _ in section.values())
     assert {"api_max_body", "max_message_size", "max_outbound_buffer"} <= SIZES
     assert HELP["TLS"].keys() == {"ssl_certfile", "ssl_keyfile"}
+
+
+def test_a_misspelled_variable_or_key_gets_the_closest_name() -> None:
+    with pytest.raises(ConfigError) as info:
+        build_config(env={"FASTCOMM_MAX_CONN": "5"})
+    assert str(info.value) == (
+        "unknown environment variable FASTCOMM_MAX_CONN (did you mean FASTCOMM_MAX_CONNECTIONS?)"
+    )
+    with pytest.raises(ConfigError) as info:
+        build_config(env={"FASTCOMM_XYZ": "5"})  # nothing is close: no guess
+    assert str(info.value) == "unknown environment variable FASTCOMM_XYZ"
+    with pytest.raises(ConfigError) as info:
+        build_config({"session_tll": 5}, env={})
+    assert str(info.value) == "unknown setting session_tll (did you mean session_ttl?)"
