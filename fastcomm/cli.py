@@ -215,7 +215,9 @@ def _serve(args: argparse.Namespace) -> int:
     config = build_config(overrides, config_file=args.config)
     configure_logging(config.log_level, config.log_format)
     app = None if config.app is None else load_app(config.app)
-    app = _auth.configure(app, config)  # JWT when --jwt-secret is set
+    if app is not None or config.transport == "picows":
+        app = _auth.configure(app, config)  # JWT when --jwt-secret is set
+    # granian without APP: its worker installs the JWT check on the default App.
     if config.demo:
         logging.getLogger("fastcomm").info("demo chat page at %s", demo_url(config))
     # Looked up at call time, so tests can stand in a fake server module.

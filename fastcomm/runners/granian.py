@@ -42,9 +42,12 @@ _HERE = "fastcomm.runners.granian"
 
 
 class _ConfiguredApp:
-    """The App that ``FASTCOMM_APP`` names, loaded by fastcomm's loader in the worker.
+    """The App that ``FASTCOMM_APP`` names, loaded by fastcomm's loader in the worker,
+    with the JWT check of ``FASTCOMM_JWT_SECRET`` installed on it.
 
-    Used for ``path/to/file.py:attr`` specs, which fastcomm loads its own way.
+    Used for ``path/to/file.py:attr`` specs, which fastcomm loads its own way (a
+    new module in the worker, without what the parent installed on its copy), and
+    for :data:`default_app` when a ``jwt_secret`` is set.
     """
 
     def __init__(self) -> None:
@@ -53,10 +56,14 @@ class _ConfiguredApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         app = self.app
         if app is None:
+            from fastcomm.auth import JWT, configure
             from fastcomm.loader import load_app
 
-            spec = build_config({}, env=os.environ).app
-            app = self.app = default_app if spec is None else load_app(spec)
+            config = build_config({}, env=os.environ)
+            app = default_app if config.app is None else load_app(config.app)
+            if not isinstance(app.connect_hook, JWT):
+                app = configure(app, config) or app
+            self.app = app
         await app(scope, receive, send)
 
 
@@ -67,7 +74,7 @@ def target_of(config: Config) -> str:
     """granian's import string for the App of ``config``."""
     spec = config.app
     if spec is None:
-        return f"{_HERE}:default_app"
+        return f"{_HERE}:configured_app" if config.jwt_secret else f"{_HERE}:default_app"
     module = spec.rpartition(":")[0]
     if module.endswith(".py") or "/" in module or os.sep in module:
         return f"{_HERE}:configured_app"

@@ -181,6 +181,23 @@ async def test_serve_jwt_secret_subprocess() -> None:
     assert SECRET not in log
 
 
+@pytest.mark.parametrize("spec", ["file", "none"])
+async def test_serve_jwt_secret_on_granian_guards_every_app(tmp_path: Path, spec: str) -> None:
+    # A file app is loaded anew in granian's worker; without APP the worker's default App
+    # is served: the JWT check must be installed on both.
+    app_file = tmp_path / "plain_app.py"
+    app_file.write_text("import fastcomm\napp = fastcomm.App()\n")
+    app = (f"{app_file}:app",) if spec == "file" else ()
+    server = ServerProcess("--transport", "granian", *app, "--jwt-secret", SECRET)
+    try:
+        status, body = await refused_status(server.url)
+        assert (status, body) == (401, b"401 missing token\n")
+        good = jwt.encode({"sub": "bob"}, SECRET, algorithm="HS256")
+        assert (await first_message(f"{server.url}?token={good}"))["type"] == "welcome"
+    finally:
+        server.stop()
+
+
 def test_serve_jwt_secret_with_an_app_connect_hook_is_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "hooked.py").write_text(
         "import fastcomm\napp = fastcomm.App()\n"
