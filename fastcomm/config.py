@@ -192,6 +192,8 @@ def _from_toml(path: str) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not valid TOML: it is not UTF-8") from None
     # Accept either top-level keys or a [fastcomm] table.
     section = data.get("fastcomm", data)
     if not isinstance(section, dict):

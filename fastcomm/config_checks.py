@@ -59,8 +59,12 @@ def check(config: Config) -> Config:
         raise ConfigError(f"port must be between 0 and 65535, got {config.port}")
     if config.api_port is not None and not 1 <= config.api_port <= 65535:
         raise ConfigError(f"api_port must be between 1 and 65535, got {config.api_port}")
-    if config.api_key is not None and not config.api_key.strip():
-        raise ConfigError("api_key must not be empty")
+    for name in ("api_key", "jwt_secret"):
+        value = getattr(config, name)
+        if value is not None and not value.strip():
+            raise ConfigError(f"{name} must not be empty")
+    if not config.host:
+        raise ConfigError("host must not be empty: 0.0.0.0 or :: listens on every interface")
     if not config.path.startswith("/"):
         raise ConfigError(f"path must start with '/', got {config.path!r}")
     for name in ("frame_rate_limit", "frame_burst"):

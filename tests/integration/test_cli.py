@@ -134,6 +134,13 @@ def test_help_exits_0(tmp_path: Path) -> None:
         (("serve", "--no-presense"), "--no-presense (did you mean --no-presence?)"),
         (("--verison",), "unrecognized arguments: --verison (did you mean --version?)"),
         (("bench", "--duraton", "3"), "--duraton (did you mean --duration?) 3"),
+        (("serve", "--host", ""), "host must not be empty: 0.0.0.0 or :: listens on every"),
+        (("serve", "--jwt-secret", ""), "jwt_secret must not be empty"),
+        (
+            ("serve", "--jwt-secret", "s", "--jwt-algorithm", "HS521"),
+            "jwt_algorithms: unknown JWT algorithm 'HS521' (did you mean HS512?)",
+        ),
+        (("serve", "--jwt-secret", "s", "--jwt-algorithm", "none"), "must not include 'none'"),
         (("serve", "nocolon"), "app must be 'module:attr'"),
         (("serve", "mod:"), "app must be 'module:attr'"),
     ],
@@ -160,6 +167,12 @@ def test_bad_toml(tmp_path: Path) -> None:
     (tmp_path / "bad.toml").write_text("port = = 1\n[unclosed\n")
     result = run_cli("serve", "--config", "bad.toml", cwd=tmp_path)
     assert_usage_error(result, "is not valid TOML")
+
+
+def test_toml_that_is_not_utf8(tmp_path: Path) -> None:
+    (tmp_path / "latin1.toml").write_bytes('host = "caf\u00e9"\n'.encode("latin-1"))
+    result = run_cli("serve", "--config", "latin1.toml", cwd=tmp_path)
+    assert_usage_error(result, "config file latin1.toml is not valid TOML: it is not UTF-8")
 
 
 def test_bad_toml_from_env(tmp_path: Path) -> None:

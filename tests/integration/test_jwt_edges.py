@@ -112,3 +112,10 @@ def test_configuration_mistakes_are_refused_up_front() -> None:
         configure(hooked, build_config({"jwt_secret": SECRET}, env={}))
     plain = fastcomm.App()
     assert configure(plain, build_config({}, env={})) is plain  # no secret: unchanged
+    with pytest.raises(ValueError, match=r"unknown JWT algorithm 'HS257' \(did you mean HS256"):
+        JWT(SECRET, algorithms=("HS257",))
+    if jwt.algorithms.has_crypto:  # RS* verify with the cryptography package only
+        assert JWT(SECRET, algorithms=("RS256",)).algorithms == ("RS256",)
+    else:
+        with pytest.raises(ValueError, match="RS256 needs the cryptography package"):
+            JWT(SECRET, algorithms=("RS256",))
