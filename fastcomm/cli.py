@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import textwrap
 import typing
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -51,12 +52,25 @@ class _Exit(Exception):
         self.status = status
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help layout, but lines never break inside ``--a-flag``."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        words = " ".join(text.split())
+        return textwrap.fill(words, width, initial_indent=indent, subsequent_indent=indent,
+                             break_on_hyphens=False)  # fmt: skip
+
+
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser that raises instead of printing usage or calling sys.exit."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Prefix matching would let a future flag silently change what `--heart` means.
         kwargs.setdefault("allow_abbrev", False)
+        kwargs.setdefault("formatter_class", _Formatter)
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
@@ -138,6 +152,12 @@ def _add_serve(commands: argparse._SubParsersAction[_Parser]) -> None:
         "TOML file, then defaults. Sizes are bytes or take a unit: 64k, 16M, 1MiB "
         "(k, M, G, KiB, MiB, GiB: powers of 1024; kB, MB, GB: of 1000). Durations are "
         "seconds or take a unit: 500ms, 10s, 5m, 1h.",
+        epilog="HTTP GET endpoints on the WebSocket port: /healthz (200 while the process "
+        "runs), /readyz (200 when accepting connections, 503 while starting or draining), "
+        "/status (JSON counters), /metrics (Prometheus text), /demo with --demo. With "
+        "--api-key, the HTTP API: POST /api/<command>, on the WebSocket port with "
+        "--transport granian, on --api-port with picows (which serves none without it). "
+        "Errors: one line on stderr, exit status 2.",
     )
     serve.add_argument(
         "app",

@@ -8,6 +8,7 @@ server would start. The last tests run ``main`` in-process with a fake runtime.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import types
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 import fastcomm
@@ -108,6 +110,23 @@ def test_help_exits_0(tmp_path: Path) -> None:
     assert result.returncode == 0
     assert "--max-connections" in result.stdout
     assert "--allowed-origin" in result.stdout
+
+
+def test_serve_help_speaks_in_flags_and_lists_the_endpoints(tmp_path: Path) -> None:
+    result = run_cli("serve", "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    for endpoint in ("/healthz (200", "/readyz (200", "/status (JSON", "/metrics (Prometheus"):
+        assert endpoint in text
+    settings = [f.name for f in msgspec.structs.fields(Config) if "_" in f.name]
+    named = [name for name in settings if re.search(rf"(?<![\w-]){name}(?!\w)", text)]
+    assert named == []  # --ssl-keyfile, not ssl_keyfile
+    assert "needs --ssl-keyfile" in text and "4x --rate-limit + 100" in text
+    assert "--rate-limit N messages per connection" in text
+    assert "(per second; default: 200)" in text  # not 200.0
+    assert "more than 1 is allowed once a broker shared between processes exists" in text
+    # Lines break between words, never inside a flag.
+    assert not [line for line in result.stdout.splitlines() if re.search(r"\w-$", line)]
 
 
 @pytest.mark.parametrize(
