@@ -102,13 +102,15 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         help="rpc: requests/s in total, open loop (default: closed loop); connect: new "
         "connections/s (default: all at once); fanout: publications/s (default 50)")  # fmt: skip
     add("--size", type=int, metavar="BYTES", default=64,
-        help="bytes of the 'data' string of each request or publication (default 64)")  # fmt: skip
-    add("--encoding", choices=("json", "msgpack"), default="json")
+        help="bytes of the 'data' string of each request or publication, unless --message "
+        "has its own 'data' (default 64)")  # fmt: skip
+    add("--encoding", choices=("json", "msgpack"), default="json",
+        help="subprotocol: fastcomm.v1.json or fastcomm.v1.msgpack (default: json)")  # fmt: skip
     add("--message", metavar="JSON",
         help='rpc request template, e.g. \'{"type":"add","a":1,"b":2}\' '
         '(default {"type":"ping"}); an id is added')  # fmt: skip
     add("--processes", type=int, metavar="N", default=1,
-        help="spread connections over N load-generator processes")  # fmt: skip
+        help="spread connections over N load-generator processes (default 1)")  # fmt: skip
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--url", help="benchmark the server at this ws:// URL")
     target.add_argument("--app", metavar="MODULE:ATTR",
@@ -119,7 +121,11 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     add("--server-args", default="", metavar="ARGS",
         help="extra 'fastcomm serve' flags for the started server, as one string")  # fmt: skip
     add("--channel", default="bench", help="fanout channel name (default: bench)")
-    add("--fanout-mode", choices=("auto", "channel", "app"), default="auto")
+    add("--fanout-mode", choices=("auto", "channel", "app"), default="auto",
+        help="fanout: how subscribers join and the publisher publishes; channel: the "
+        "protocol's subscribe/publish; app: the bundled bench app's bench_join/"
+        "bench_publish messages, for a server without channels; auto: channel, or app "
+        "when the server answers unknown_type (default: auto)")  # fmt: skip
     add("--concurrency", type=int, metavar="N",
         help="handshakes in flight while connecting (default 256; connect: all)")  # fmt: skip
     add("--timeout", type=_duration, metavar="DURATION", default=10.0,
