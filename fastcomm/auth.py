@@ -24,6 +24,7 @@ import jwt
 
 from fastcomm.app import App, ConnectRequest, Identity
 from fastcomm.errors import ConfigError, Rejected
+from fastcomm.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from fastcomm.config import Config
@@ -39,7 +40,6 @@ _REASONS: tuple[tuple[type[Exception], str], ...] = (
     (jwt.ImmatureSignatureError, "token not yet valid"),
     (jwt.InvalidAudienceError, "invalid token audience"),
     (jwt.InvalidIssuerError, "invalid token issuer"),
-    (jwt.MissingRequiredClaimError, "token lacks a required claim"),
     (jwt.InvalidSignatureError, "invalid token signature"),
 )
 
@@ -72,6 +72,7 @@ class JWT:
         self.algorithms = tuple(algorithms)
         if not self.algorithms or any(a.lower() == "none" for a in self.algorithms):
             raise ValueError("JWT algorithms must be non-empty and must not include 'none'")
+        _check_algorithms(self.algorithms)
         self._key = key
         self.audience = audience
         self.issuer = issuer
@@ -106,6 +107,9 @@ class JWT:
                 leeway=self.leeway,
                 options={"require": ["sub"], "verify_aud": self.audience is not None},
             )
+        except jwt.MissingRequiredClaimError as exc:
+            # The claim names come from this verifier's settings (sub, aud, iss), not the token.
+            raise Rejected(401, f'token lacks the required claim "{exc.claim}"') from None
         except jwt.PyJWTError as exc:
             for kind, reason in _REASONS:
                 if isinstance(exc, kind):
@@ -129,6 +133,17 @@ class JWT:
         else:
             app.authorize_subscribe(_both(self.authorize_subscribe, previous))
         return app
+
+
+def _check_algorithms(algorithms: tuple[str, ...]) -> None:
+    """ValueError naming an algorithm PyJWT does not know or cannot use here."""
+    usable = jwt.algorithms.get_default_algorithms()
+    for name in algorithms:
+        if name in jwt.algorithms.requires_cryptography and name not in usable:
+            raise ValueError(f"JWT algorithm {name} needs the cryptography package")
+        if name not in usable:
+            known = sorted((usable.keys() | jwt.algorithms.requires_cryptography) - {"none"})
+            raise ValueError(f"unknown JWT algorithm {name!r}{did_you_mean(name, known)}")
 
 
 def allowed(meta: Any, channel: str) -> bool:
@@ -173,4 +188,8 @@ def configure(app: App | None, config: Config) -> App | None:
     app = App() if app is None else app
     if app.connect_hook is not None:
         raise ConfigError("--jwt-secret cannot be used with an app that has its own connect hook")
-    return from_config(config).install(app)
+    try:
+        verifier = from_config(config)
+    except ValueError as exc:
+        raise ConfigError(f"jwt_algorithms: {exc}") from None
+    return verifier.install(app)

@@ -15,17 +15,21 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import textwrap
 import typing
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
 import msgspec
 
 from fastcomm import __version__
 from fastcomm import auth as _auth
-from fastcomm.config import BYTES, HELP, SECONDS, SIZES, Config, build_config
+from fastcomm.config import BYTES, DURATIONS, HELP, SIZES, Config, build_config
 from fastcomm.errors import AppLoadError, ConfigError, StartupError
 from fastcomm.loader import load_app
 from fastcomm.logs import configure_logging
+from fastcomm.suggest import did_you_mean
+from fastcomm.units import format_duration, format_size
 from fastcomm.web.demo import demo_url
 
 __all__ = ["build_parser", "main"]
@@ -48,20 +52,49 @@ class _Exit(Exception):
         self.status = status
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help layout, but lines never break inside ``--a-flag``."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        words = " ".join(text.split())
+        return textwrap.fill(words, width, initial_indent=indent, subsequent_indent=indent,
+                             break_on_hyphens=False)  # fmt: skip
+
+
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser that raises instead of printing usage or calling sys.exit."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Prefix matching would let a future flag silently change what `--heart` means.
         kwargs.setdefault("allow_abbrev", False)
+        kwargs.setdefault("formatter_class", _Formatter)
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         raise _UsageError(message)
 
-    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
-        # Only --help and --version get here (error() no longer calls exit) and have no message.
-        raise _Exit(status)
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        """As argparse's, but an unknown flag is named with the closest known one."""
+        words = list(sys.argv[1:] if args is None else args)
+        if self._subparsers is not None:  # the top level: its flags come before COMMAND
+            for word in words[: next((i for i, w in enumerate(words) if w[:1] != "-"), None)]:
+                if word.partition("=")[0] not in self._option_string_actions:
+                    self.error(f"unrecognized arguments: {self._hinted(word)}")
+        parsed, extras = super().parse_known_args(words, namespace)
+        if extras and self._subparsers is None:  # a subcommand: it knows its flags
+            self.error(f"unrecognized arguments: {' '.join(map(self._hinted, extras))}")
+        return parsed, extras
+
+    def _hinted(self, word: str) -> str:
+        if not word.startswith("--"):
+            return word
+        known = [o[2:] for o in self._option_string_actions if o.startswith("--")]
+        return word + did_you_mean(word.partition("=")[0], known, prefix="--")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,7 +150,14 @@ def _add_serve(commands: argparse._SubParsersAction[_Parser]) -> None:
         "FASTCOMM_MAX_CONNECTIONS; a repeatable flag's variable takes a comma-separated "
         "list, e.g. FASTCOMM_ALLOWED_ORIGIN=https://a,https://b), then the --config "
         "TOML file, then defaults. Sizes are bytes or take a unit: 64k, 16M, 1MiB "
-        "(k, M, G, KiB, MiB, GiB: powers of 1024; kB, MB, GB: of 1000).",
+        "(k, M, G, KiB, MiB, GiB: powers of 1024; kB, MB, GB: of 1000). Durations are "
+        "seconds or take a unit: 500ms, 10s, 5m, 1h.",
+        epilog="HTTP GET endpoints on the WebSocket port: /healthz (200 while the process "
+        "runs), /readyz (200 when accepting connections, 503 while starting or draining), "
+        "/status (JSON counters), /metrics (Prometheus text), /demo with --demo. With "
+        "--api-key, the HTTP API: POST /api/<command>, on the WebSocket port with "
+        "--transport granian, on --api-port with picows (which serves none without it). "
+        "Errors: one line on stderr, exit status 2.",
     )
     serve.add_argument(
         "app",
@@ -136,15 +176,18 @@ def _add_serve(commands: argparse._SubParsersAction[_Parser]) -> None:
 
 
 def _default(field: msgspec.structs.FieldInfo, unit: str) -> str:
+    """The default of ``field`` as one would type it (``1MiB``, ``25s``, ``200``)."""
     value = field.default
     if value is None or value == ():
         return "unset"
     if isinstance(value, bool):
         return "on" if value else "off"
     if unit == BYTES and isinstance(value, int):
-        for suffix, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-            if value % factor == 0:
-                return f"{value // factor}{suffix}"
+        return format_size(value)
+    if field.name in DURATIONS:
+        return format_duration(value)
+    if isinstance(value, float):
+        return f"{value:g}"
     if isinstance(value, tuple):
         return ",".join(value)
     return str(value)
@@ -162,6 +205,8 @@ def _add_setting(
     units = f"{unit}; " if unit else ""
     if field.name in SIZES:
         units = "bytes, or with a unit: 64k, 16M, 1MiB; "
+    elif field.name in DURATIONS:
+        units = "seconds, or with a unit: 500ms, 10s, 5m, 1h; "
     common: dict[str, Any] = {
         "dest": field.name,
         "default": None,
@@ -169,11 +214,11 @@ def _add_setting(
     }
     if kind is bool:
         group.add_argument(flag, action=argparse.BooleanOptionalAction, **common)
-    elif field.name in SIZES:
-        group.add_argument(flag, metavar="SIZE", **common)  # parsed by build_config
+    elif field.name in SIZES or field.name in DURATIONS:  # parsed by build_config
+        metavar = "SIZE" if field.name in SIZES else "DURATION"
+        group.add_argument(flag, metavar=metavar, **common)
     elif kind in (int, float):
-        metavar = "SECONDS" if unit == SECONDS else "N"
-        group.add_argument(flag, type=kind, metavar=metavar, **common)
+        group.add_argument(flag, type=kind, metavar="N", **common)
     elif typing.get_origin(kind) is typing.Literal:
         group.add_argument(flag, choices=typing.get_args(kind), **common)
     elif typing.get_origin(kind) is tuple:
@@ -190,7 +235,9 @@ def _serve(args: argparse.Namespace) -> int:
     config = build_config(overrides, config_file=args.config)
     configure_logging(config.log_level, config.log_format)
     app = None if config.app is None else load_app(config.app)
-    app = _auth.configure(app, config)  # JWT when --jwt-secret is set
+    if app is not None or config.transport == "picows":
+        app = _auth.configure(app, config)  # JWT when --jwt-secret is set
+    # granian without APP: its worker installs the JWT check on the default App.
     if config.demo:
         logging.getLogger("fastcomm").info("demo chat page at %s", demo_url(config))
     # Looked up at call time, so tests can stand in a fake server module.

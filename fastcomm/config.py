@@ -17,13 +17,16 @@ from typing import Any, Literal
 
 import msgspec
 
-from fastcomm.config_checks import check, parse_size
-from fastcomm.config_help import BYTES, HELP, SECONDS, SIZES
+from fastcomm.config_checks import check
+from fastcomm.config_help import BYTES, DURATIONS, HELP, SECONDS, SIZES
 from fastcomm.errors import ConfigError
+from fastcomm.suggest import did_you_mean
+from fastcomm.units import parse_duration, parse_size
 
 __all__ = [
     "BYTES",
     "DEMO_NAMESPACE",
+    "DURATIONS",
     "ECHO_MAX_MESSAGE_SIZE",
     "ENV_PREFIX",
     "HELP",
@@ -128,6 +131,9 @@ announce join and leave (a configured namespace matching ``demo:*`` still wins).
 _FIELDS = {f.name: f for f in msgspec.structs.fields(Config)}
 # A list setting's flag is singular (--allowed-origin); its variable may be either.
 _SINGULAR = {n.removesuffix("s"): n for n, f in _FIELDS.items() if "tuple[str" in str(f.type)}
+_VARIABLES = [n.upper() for n in [*_FIELDS, *_SINGULAR, "config"] if n != "namespaces"]
+_NAMESPACE_FIELDS = [f.name for f in msgspec.structs.fields(Namespace)]
+_UNKNOWN = re.compile(r"Object contains unknown field `(\w+)`(?: - at `\$\.namespaces\[(\d+)\]`)?")
 
 
 def _from_env(env: Mapping[str, str], where: dict[str, str]) -> dict[str, Any]:
@@ -139,7 +145,8 @@ def _from_env(env: Mapping[str, str], where: dict[str, str]) -> dict[str, Any]:
         name = key[len(ENV_PREFIX) :].lower()
         name = _SINGULAR.get(name, name)
         if name not in _FIELDS or name == "namespaces":
-            raise ConfigError(f"unknown environment variable {key}")
+            maybe = did_you_mean(key.upper(), _VARIABLES, prefix=ENV_PREFIX)
+            raise ConfigError(f"unknown environment variable {key}{maybe}")
         if name in where:
             raise ConfigError(f"{where[name]} and {key} are the same setting: set one")
         raw[name] = _parse_env_value(name, key, text)
@@ -158,8 +165,8 @@ def _parse_env_value(name: str, key: str, text: str) -> Any:
         if lowered in ("0", "false", "no", "off"):
             return False
         raise ConfigError(f"{key} must be a boolean, got {text!r}")
-    if name in SIZES:
-        return _size(key, text)
+    if name in SIZES or name in DURATIONS:
+        return _with_unit(key, name, text)
     if "int" in kind or "float" in kind:
         try:
             return tomllib.loads(f"v = {text.strip()}")["v"]
@@ -168,14 +175,21 @@ def _parse_env_value(name: str, key: str, text: str) -> Any:
     return text
 
 
-def _size(source: str, value: Any) -> Any:
-    """A size setting's value: strings with units become bytes; others go to msgspec."""
+def _with_unit(source: str, name: str, value: Any) -> Any:
+    """A size or duration setting's value: strings with units become bytes or
+    seconds; other values go to msgspec as they are."""
     if not isinstance(value, str):
         return value
     try:
-        return parse_size(value)
+        return parse_size(value) if name in SIZES else parse_duration(value)
     except ValueError as exc:
         raise ConfigError(f"{source} {exc}") from None
+
+
+def _units_in(values: dict[str, Any], source: str) -> None:
+    """Parse, in place, the size and duration strings of ``values`` (one source)."""
+    for name in (SIZES | DURATIONS) & values.keys():
+        values[name] = _with_unit(f"{source}{name}", name, values[name])
 
 
 def _from_toml(path: str) -> dict[str, Any]:
@@ -186,18 +200,34 @@ def _from_toml(path: str) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not valid TOML: it is not UTF-8") from None
     # Accept either top-level keys or a [fastcomm] table.
     section = data.get("fastcomm", data)
     if not isinstance(section, dict):
         raise ConfigError(f"config file {path}: [fastcomm] must be a table")
-    for name in SIZES & section.keys():
-        section[name] = _size(f"config file {path}: {name}", section[name])
+    _units_in(section, f"config file {path}: ")
+    namespaces = section.get("namespaces")
+    for index, table in enumerate(namespaces if isinstance(namespaces, list) else ()):
+        if isinstance(table, dict):
+            _units_in(table, f"config file {path}: namespaces[{index}].")
     return section
+
+
+def _invalid(exc: msgspec.ValidationError) -> str:
+    """msgspec's message or, for a key that is no setting, one naming the closest."""
+    found = _UNKNOWN.fullmatch(str(exc))
+    if found is None:
+        return f"invalid configuration: {exc}"
+    name, index = found.groups()
+    if index is None:
+        return f"unknown setting {name}{did_you_mean(name, _FIELDS)}"
+    return f"namespaces[{index}]: unknown setting {name}{did_you_mean(name, _NAMESPACE_FIELDS)}"
 
 
 def _located(message: str, where: Mapping[str, str]) -> str:
     """``message`` (about one setting) prefixed with the variable or file it came from."""
-    found = re.search(r"`\$\.(\w+)|unknown field `(\w+)`", message) or re.match(r"(\w+)", message)
+    found = re.search(r"`\$\.(\w+)|^unknown setting (\w+)", message) or re.match(r"(\w+)", message)
     name = next((g for g in found.groups() if g), "") if found else ""
     return f"{where[name]}: {message}" if name in where else message
 
@@ -211,7 +241,8 @@ def build_config(
     """Merge explicit values, environment and TOML file over the defaults.
 
     ``env`` defaults to ``os.environ``. ``overrides`` entries that are None are
-    ignored (an unset CLI flag). Size settings accept units (``64k``, ``1MiB``).
+    ignored (an unset CLI flag). Size settings accept units (``64k``, ``1MiB``),
+    durations too (``500ms``, ``10s``, ``5m``, ``1h``; a bare number is seconds).
     Raises :class:`ConfigError` with a one-line message naming the offending
     setting and, for a variable or the file, where it came from.
     """
@@ -227,8 +258,7 @@ def build_config(
     merged.update(_from_env(variables, env_where))
     where.update(env_where)
     explicit = {k: v for k, v in (overrides or {}).items() if v is not None}
-    for name in SIZES & explicit.keys():
-        explicit[name] = _size(name, explicit[name])
+    _units_in(explicit, "")
     merged.update(explicit)
     for name in explicit:
         where.pop(name, None)
@@ -237,7 +267,7 @@ def build_config(
     try:
         config = msgspec.convert(merged, Config, strict=False)
     except msgspec.ValidationError as exc:
-        raise ConfigError(_located(f"invalid configuration: {exc}", where)) from None
+        raise ConfigError(_located(_invalid(exc), where)) from None
     try:
         config = check(config)
     except ConfigError as exc:

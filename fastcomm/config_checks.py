@@ -1,15 +1,13 @@
-"""Checks of a built :class:`~fastcomm.config.Config`, and byte sizes with units.
+"""Checks of a built :class:`~fastcomm.config.Config`.
 
 :func:`check` raises :class:`ConfigError` whose message starts with the
 setting's name, so :func:`~fastcomm.config.build_config` can say where the
-value came from. :func:`parse_size` reads ``1MiB``, ``64k``, ``16M``, ``1.5GB``
-or plain bytes.
+value came from.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from typing import TYPE_CHECKING
 
 from fastcomm.errors import ConfigError
@@ -17,26 +15,7 @@ from fastcomm.errors import ConfigError
 if TYPE_CHECKING:
     from fastcomm.config import Config
 
-__all__ = ["SIZE_UNITS", "check", "parse_size"]
-
-#: Suffixes (case-insensitive): k/M/G and KiB/MiB/GiB are powers of 1024,
-#: kB/MB/GB powers of 1000, b/B or none bytes.
-SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
-_DECIMAL = {"kb": 1000, "mb": 1000**2, "gb": 1000**3}
-_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", re.IGNORECASE)
-
-
-def parse_size(text: str) -> int:
-    """Bytes in ``text``; ValueError (with the accepted forms) when it is not a size."""
-    match = _SIZE.fullmatch(text.replace("_", ""))
-    suffix = match.group(2).lower() if match else "?"
-    if len(suffix) == 3 and suffix[0] in "kmg" and suffix.endswith("ib"):
-        suffix = suffix[0]
-    factor = _DECIMAL.get(suffix) or SIZE_UNITS.get(suffix)
-    if match is None or factor is None:
-        raise ValueError(f"must be a size such as 1048576, 64k, 16M or 1MiB, got {text!r}")
-    return int(float(match.group(1)) * factor)
-
+__all__ = ["check"]
 
 _POSITIVE = (
     "max_connections",
@@ -83,8 +62,12 @@ def check(config: Config) -> Config:
         raise ConfigError(f"port must be between 0 and 65535, got {config.port}")
     if config.api_port is not None and not 1 <= config.api_port <= 65535:
         raise ConfigError(f"api_port must be between 1 and 65535, got {config.api_port}")
-    if config.api_key is not None and not config.api_key.strip():
-        raise ConfigError("api_key must not be empty")
+    for name in ("api_key", "jwt_secret"):
+        value = getattr(config, name)
+        if value is not None and not value.strip():
+            raise ConfigError(f"{name} must not be empty")
+    if not config.host:
+        raise ConfigError("host must not be empty: 0.0.0.0 or :: listens on every interface")
     if not config.path.startswith("/"):
         raise ConfigError(f"path must start with '/', got {config.path!r}")
     for name in ("frame_rate_limit", "frame_burst"):

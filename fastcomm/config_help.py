@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-__all__ = ["BYTES", "HELP", "SECONDS", "SIZES"]
+__all__ = ["BYTES", "DURATIONS", "HELP", "SECONDS", "SIZES"]
 
 BYTES, SECONDS = "bytes", "seconds"
 #: What each setting means and its unit ("" when it has none), by section: the
-#: one description that ``fastcomm serve --help`` and the docs are made from.
+#: one description that ``fastcomm serve --help`` and the docs are made from. The
+#: texts name other settings by their flags (``--rate-limit``), as --help shows them.
 HELP: dict[str, dict[str, tuple[str, str]]] = {
     "listening": {
         "host": ("address to listen on", ""),
@@ -15,17 +16,22 @@ HELP: dict[str, dict[str, tuple[str, str]]] = {
         "app": ("the App: module:attr or path/to/file.py:attr", ""),
         "echo": (
             "serve an echo endpoint instead of the protocol, for conformance testing; "
-            "max_message_size then defaults to 16 MiB + 1 KiB",
+            "--max-message-size then defaults to 16 MiB + 1 KiB",
             "",
         ),
         "demo": ("serve the demo chat page at /demo", ""),
         "transport": ("what serves the sockets", ""),
-        "workers": ("processes; more than one needs a shared broker", ""),
+        "workers": (
+            "granian worker processes (--transport granian); more than 1 is allowed once a "
+            "broker shared between processes exists (the memory broker is per process): 1 "
+            "for now",
+            "",
+        ),
         "broker": ("where channel state lives", ""),
     },
     "TLS": {
-        "ssl_certfile": ("PEM certificate chain: serve wss://; needs ssl_keyfile", "file"),
-        "ssl_keyfile": ("PEM private key of ssl_certfile", "file"),
+        "ssl_certfile": ("PEM certificate chain: serve wss://; needs --ssl-keyfile", "file"),
+        "ssl_keyfile": ("PEM private key of the --ssl-certfile certificate", "file"),
     },
     "HTTP API": {
         "api_key": ("turns the HTTP API on; X-API-Key or 'Authorization: apikey KEY'", ""),
@@ -36,7 +42,7 @@ HELP: dict[str, dict[str, tuple[str, str]]] = {
         "max_connections": ("open connections; more get HTTP 503", "connections"),
         "max_pending_handshakes": ("connections not yet upgraded; 503 beyond", "connections"),
         "max_message_size": (
-            "message size after reassembly; close 1009 above it (16 MiB + 1 KiB with echo)",
+            "message size after reassembly; close 1009 above it (16 MiB + 1 KiB with --echo)",
             BYTES,
         ),
         "max_outbound_buffer": ("unsent data per connection; close 4008 above it", BYTES),
@@ -49,11 +55,14 @@ HELP: dict[str, dict[str, tuple[str, str]]] = {
             "was sent to; * allows any",
             "",
         ),
-        "rate_limit": ("messages per connection, sustained; rate_limited beyond", "per second"),
+        "rate_limit": ("messages per connection, sustained; 'rate_limited' beyond", "per second"),
         "rate_burst": ("messages a connection may send at once", "messages"),
-        "rate_limit_close_after": ("rate_limited errors in a row before close 4029", "errors"),
-        "frame_rate_limit": ("frames per connection; unset: 4x rate_limit + 100", "per second"),
-        "frame_burst": ("frames at once; unset: 4x rate_burst + 100", "frames"),
+        "rate_limit_close_after": (
+            "'rate_limited' errors in a row before close 4029",
+            "errors",
+        ),
+        "frame_rate_limit": ("frames per connection; unset: 4x --rate-limit + 100", "per second"),
+        "frame_burst": ("frames at once; unset: 4x --rate-burst + 100", "frames"),
         "max_subscriptions": ("channels per connection", "channels"),
         "max_channels": ("channels with subscribers on this node", "channels"),
         "max_streams": (
@@ -97,4 +106,11 @@ HELP: dict[str, dict[str, tuple[str, str]]] = {
         "log_format": ("json: one JSON object per line", ""),
     },
 }
-SIZES = frozenset(n for section in HELP.values() for n, (_, u) in section.items() if u == BYTES)
+
+
+def _with_unit(unit: str) -> frozenset[str]:
+    return frozenset(n for section in HELP.values() for n, (_, u) in section.items() if u == unit)
+
+
+#: The settings that take a size (bytes, or ``64k``...) and a duration (``10s``...).
+SIZES, DURATIONS = _with_unit(BYTES), _with_unit(SECONDS)

@@ -139,21 +139,27 @@ class HandshakeFailed(ClientError):
 
     ``status`` is the HTTP status (401, 403, 503, ...; 101 when the upgrade
     succeeded but without the requested subprotocol; None when the response
-    was malformed) and ``body`` the response body.
+    was malformed), ``body`` the response body and ``reason`` its text without
+    the status that fastcomm servers repeat in it (``401 token expired`` ->
+    ``token expired``), so the message names the status once.
     """
 
     def __init__(self, status: int | None, body: bytes = b"", reason: str = "") -> None:
-        text = reason or body.decode("utf-8", "replace").strip()
+        text = " ".join((reason or body.decode("utf-8", "replace")).split())
+        if status is not None:
+            text = text.removeprefix(f"{status} ") if text != str(status) else ""
         super().__init__(f"WebSocket upgrade refused: {status} {text}".rstrip())
         self.status = status
         self.body = body
+        self.reason = text
 
 
 class RequestFailed(ClientError):
     """The server replied to a request with an ``error`` message."""
 
     def __init__(self, code: str, message: str, details: Any = None) -> None:
-        super().__init__(f"{code}: {message}")
+        # A message that only repeats the code ("forbidden") is said once.
+        super().__init__(code if message in ("", code) else f"{code}: {message}")
         self.code = code
         self.message = message
         self.details = details

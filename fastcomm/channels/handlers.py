@@ -24,7 +24,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fastcomm.channels.broker import Broker
-from fastcomm.channels.hooks import ChannelHooks, Verdict, ask, granted
+from fastcomm.channels.hooks import (
+    PUBLISH_REFUSED,
+    SUBSCRIBE_REFUSED,
+    ChannelHooks,
+    Verdict,
+    ask,
+    granted,
+)
 from fastcomm.channels.hub import Hub, Joiner, Spawn
 from fastcomm.channels.namespaces import ChannelOptions, Namespaces, channel_problem
 from fastcomm.channels.subscriptions import Fail, Subscriptions
@@ -137,7 +144,8 @@ class Channels:
             self.fail(msg, conn, exc)
             return False
         if verdict is False:
-            conn.send_error(_rid(msg), ErrorCode.FORBIDDEN, "forbidden", {"channel": args[1]})
+            text = SUBSCRIBE_REFUSED if isinstance(msg, Subscribe) else PUBLISH_REFUSED
+            conn.send_error(_rid(msg), ErrorCode.FORBIDDEN, text, {"channel": args[1]})
         return verdict
 
     # -- publish -----------------------------------------------------------------
@@ -173,7 +181,7 @@ class Channels:
     ) -> None:
         try:
             if not await granted(verdict):
-                raise WireError(ErrorCode.FORBIDDEN, "forbidden", {"channel": msg.channel})
+                raise WireError(ErrorCode.FORBIDDEN, PUBLISH_REFUSED, {"channel": msg.channel})
             try:
                 position = await self.broker.publish(
                     msg.channel,

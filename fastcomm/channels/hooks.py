@@ -9,7 +9,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from fastcomm.sessions.connection import Connection
 
-__all__ = ["ChannelHooks", "Verdict", "ask", "granted"]
+__all__ = ["PUBLISH_REFUSED", "SUBSCRIBE_REFUSED", "ChannelHooks", "Verdict", "ask", "granted"]
+
+SUBSCRIBE_REFUSED = "not allowed to subscribe to this channel"
+"""The ``forbidden`` error's message when the subscribe hook refuses."""
+PUBLISH_REFUSED = "not allowed to publish to this channel"
+"""The ``forbidden`` error's message when the publish hook refuses."""
 
 Verdict = Awaitable[Any] | bool
 """An authorization outcome: True (no hook, or granted), False (refused), or to await."""

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from fastcomm.channels import presence
 from fastcomm.channels.broker import BrokerHandle, HistoryPage
-from fastcomm.channels.hooks import ChannelHooks, Verdict, ask, granted
+from fastcomm.channels.hooks import SUBSCRIBE_REFUSED, ChannelHooks, Verdict, ask, granted
 from fastcomm.channels.hub import Hub, Joiner, Position, Spawn
 from fastcomm.channels.namespaces import Namespaces
 from fastcomm.errors import ErrorCode, WireError
@@ -163,7 +163,7 @@ class Subscriptions:
                 self._refuse(conn, channel, entry, msg, exc)
                 return
             if not allowed:
-                error = WireError(ErrorCode.FORBIDDEN, "forbidden", {"channel": channel})
+                error = WireError(ErrorCode.FORBIDDEN, SUBSCRIBE_REFUSED, {"channel": channel})
                 self._refuse(conn, channel, entry, msg, error)
                 return
             if entry.cancelled:

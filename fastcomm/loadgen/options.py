@@ -19,6 +19,7 @@ import msgspec
 from fastcomm.errors import ConfigError
 from fastcomm.loadgen.scenarios import SCENARIOS
 from fastcomm.loadgen.thresholds import Threshold, parse_threshold
+from fastcomm.units import parse_duration
 
 __all__ = ["BenchOptions", "add_bench_arguments", "options_from_args"]
 
@@ -65,6 +66,14 @@ _RESERVED_HEADERS = frozenset(
 )
 
 
+def _duration(text: str) -> float:
+    """A duration flag's value in seconds (``10``, ``500ms``, ``10s``, ``5m``, ``1h``)."""
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``fastcomm bench`` flags to ``parser`` (values are checked later,
     by :func:`options_from_args`, so that errors are one line)."""
@@ -83,19 +92,25 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         "N subscribers; idle: hold N connections and weigh them (default: rpc)")  # fmt: skip
     add("--conns", type=int, metavar="N",
         help="connections (fanout: subscribers); default rpc 64, others 1000")  # fmt: skip
-    add("--duration", type=float, metavar="S", help="measured seconds (idle: holding time)")
-    add("--warmup", type=float, metavar="S", default=1.0, help="unmeasured seconds first")
+    add("--duration", type=_duration, metavar="DURATION",
+        help="how long to measure (idle: to hold the connections), in seconds or with a "
+        "unit: 500ms, 10s, 5m, 1h; default rpc 10s, fanout 10s, idle 5s; connect has "
+        "none: its storm ends when every connection is made")  # fmt: skip
+    add("--warmup", type=_duration, metavar="DURATION", default=1.0,
+        help="unmeasured time first (default 1s)")  # fmt: skip
     add("--rate", type=float, metavar="R",
         help="rpc: requests/s in total, open loop (default: closed loop); connect: new "
         "connections/s (default: all at once); fanout: publications/s (default 50)")  # fmt: skip
     add("--size", type=int, metavar="BYTES", default=64,
-        help="bytes of the 'data' string of each request or publication (default 64)")  # fmt: skip
-    add("--encoding", choices=("json", "msgpack"), default="json")
+        help="bytes of the 'data' string of each request or publication, unless --message "
+        "has its own 'data' (default 64)")  # fmt: skip
+    add("--encoding", choices=("json", "msgpack"), default="json",
+        help="subprotocol: fastcomm.v1.json or fastcomm.v1.msgpack (default: json)")  # fmt: skip
     add("--message", metavar="JSON",
         help='rpc request template, e.g. \'{"type":"add","a":1,"b":2}\' '
         '(default {"type":"ping"}); an id is added')  # fmt: skip
     add("--processes", type=int, metavar="N", default=1,
-        help="spread connections over N load-generator processes")  # fmt: skip
+        help="spread connections over N load-generator processes (default 1)")  # fmt: skip
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--url", help="benchmark the server at this ws:// URL")
     target.add_argument("--app", metavar="MODULE:ATTR",
@@ -106,10 +121,15 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     add("--server-args", default="", metavar="ARGS",
         help="extra 'fastcomm serve' flags for the started server, as one string")  # fmt: skip
     add("--channel", default="bench", help="fanout channel name (default: bench)")
-    add("--fanout-mode", choices=("auto", "channel", "app"), default="auto")
+    add("--fanout-mode", choices=("auto", "channel", "app"), default="auto",
+        help="fanout: how subscribers join and the publisher publishes; channel: the "
+        "protocol's subscribe/publish; app: the bundled bench app's bench_join/"
+        "bench_publish messages, for a server without channels; auto: channel, or app "
+        "when the server answers unknown_type (default: auto)")  # fmt: skip
     add("--concurrency", type=int, metavar="N",
         help="handshakes in flight while connecting (default 256; connect: all)")  # fmt: skip
-    add("--timeout", type=float, metavar="S", default=10.0, help="handshake timeout")
+    add("--timeout", type=_duration, metavar="DURATION", default=10.0,
+        help="handshake timeout (default 10s)")  # fmt: skip
     add("--progress", action=argparse.BooleanOptionalAction, default=None,
         help="live progress on stderr (default: when stderr is a terminal)")  # fmt: skip
     add("--json", action="store_true", help="print the result as JSON")

@@ -7,7 +7,9 @@ from typing import Any
 
 import msgspec
 
+from fastcomm.loadgen.client import encode_for
 from fastcomm.loadgen.options import BenchOptions
+from fastcomm.loadgen.rpc import build_request
 from fastcomm.loadgen.thresholds import Breach
 
 __all__ = ["render_json", "render_table"]
@@ -37,7 +39,7 @@ def _number(value: float) -> str:
 
 
 def _config(options: BenchOptions, url: str) -> dict[str, Any]:
-    return {
+    config = {
         "scenario": options.scenario,
         "url": url,
         "conns": options.conns,
@@ -48,6 +50,14 @@ def _config(options: BenchOptions, url: str) -> dict[str, Any]:
         "encoding": options.encoding,
         "processes": options.processes,
     }
+    if options.scenario == "rpc":
+        # What goes on the wire: --message (or ping), its id and the --size data string,
+        # unless --message brings its own data (then --size is not used: null).
+        request = build_request(options.message, options.size, 1)
+        config["message_bytes"] = len(encode_for(options.encoding)(request))
+        if options.message is not None and "data" in options.message:
+            config["size"] = None
+    return config
 
 
 def render_table(
@@ -64,7 +74,8 @@ def render_table(
     The close codes are among the metrics (``closed_<code>``); ``error`` is the
     reason the run measured nothing, if it did not."""
     config = _config(options, url)
-    header = "fastcomm bench  " + "  ".join(f"{k}={v}" for k, v in config.items() if v != "")
+    shown = {k: v for k, v in config.items() if v not in ("", None)}
+    header = "fastcomm bench  " + "  ".join(f"{k}={v}" for k, v in shown.items())
     breached = {b.threshold.metric for b in breaches}
     width = max((len(name) for name in metrics), default=10)
     lines = [header, ""]

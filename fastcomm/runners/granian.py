@@ -17,6 +17,7 @@ status before the upgrade.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Mapping, MutableMapping
@@ -41,9 +42,12 @@ _HERE = "fastcomm.runners.granian"
 
 
 class _ConfiguredApp:
-    """The App that ``FASTCOMM_APP`` names, loaded by fastcomm's loader in the worker.
+    """The App that ``FASTCOMM_APP`` names, loaded by fastcomm's loader in the worker,
+    with the JWT check of ``FASTCOMM_JWT_SECRET`` installed on it.
 
-    Used for ``path/to/file.py:attr`` specs, which fastcomm loads its own way.
+    Used for ``path/to/file.py:attr`` specs, which fastcomm loads its own way (a
+    new module in the worker, without what the parent installed on its copy), and
+    for :data:`default_app` when a ``jwt_secret`` is set.
     """
 
     def __init__(self) -> None:
@@ -52,10 +56,14 @@ class _ConfiguredApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         app = self.app
         if app is None:
+            from fastcomm.auth import JWT, configure
             from fastcomm.loader import load_app
 
-            spec = build_config({}, env=os.environ).app
-            app = self.app = default_app if spec is None else load_app(spec)
+            config = build_config({}, env=os.environ)
+            app = default_app if config.app is None else load_app(config.app)
+            if not isinstance(app.connect_hook, JWT):
+                app = configure(app, config) or app
+            self.app = app
         await app(scope, receive, send)
 
 
@@ -66,7 +74,7 @@ def target_of(config: Config) -> str:
     """granian's import string for the App of ``config``."""
     spec = config.app
     if spec is None:
-        return f"{_HERE}:default_app"
+        return f"{_HERE}:configured_app" if config.jwt_secret else f"{_HERE}:default_app"
     module = spec.rpartition(":")[0]
     if module.endswith(".py") or "/" in module or os.sep in module:
         return f"{_HERE}:configured_app"
@@ -143,6 +151,33 @@ def granian_options(config: Config) -> Mapping[str, Any]:
     }
 
 
+class _HeldUntilListening(logging.Filter):
+    """Holds granian's log records until its socket is bound, then lets them out.
+
+    granian logs "Starting granian" before it binds: a port in use would print
+    that line before fastcomm's one-line error. Held records are dropped when
+    the bind fails and written, in order, once granian's startup hooks run.
+    """
+
+    def __init__(self, logger: logging.Logger) -> None:
+        super().__init__()
+        self.logger = logger
+        self.held: list[logging.LogRecord] | None = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.held is None:
+            return True
+        self.held.append(record)
+        return False
+
+    def release(self) -> None:
+        """granian listens: write what was held and hold nothing more."""
+        held, self.held = self.held or [], None
+        self.logger.removeFilter(self)
+        for record in held:
+            self.logger.handle(record)
+
+
 def serve(config: Config) -> int:
     """Run granian in the foreground until SIGTERM/SIGINT; return the exit status (0).
 
@@ -160,7 +195,12 @@ def serve(config: Config) -> int:
     install()
     path = export_config(config, os.environ)
     try:
-        Granian(target_of(config), **granian_options(config)).serve()
+        server = Granian(target_of(config), **granian_options(config))  # sets up its logging
+        logger = logging.getLogger("_granian")
+        held = _HeldUntilListening(logger)
+        logger.addFilter(held)
+        server.on_startup(held.release)  # called once the socket is bound
+        server.serve()
     except RuntimeError as exc:
         error = os_error(exc)
         if error is None:

@@ -32,7 +32,7 @@ export const ABNORMAL = 1006;
 /** The server answered a request with an `error` reply. */
 export class RequestFailed extends Error {
   constructor(code, message, details = null) {
-    super(`${code}: ${message}`);
+    super(message && message !== code ? `${code}: ${message}` : code);
     this.name = "RequestFailed";
     this.code = code;
     this.details = details;

@@ -8,6 +8,7 @@ server would start. The last tests run ``main`` in-process with a fake runtime.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -15,11 +16,13 @@ import types
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 import fastcomm
 from fastcomm import cli
 from fastcomm.config import ECHO_MAX_MESSAGE_SIZE, Config
+from tests.integration.conftest import ServerProcess
 from tests.traced import traced
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,6 +71,14 @@ def test_port_in_use_is_one_line(
 ) -> None:
     result = run_cli("serve", *transport, "--port", str(busy_port), cwd=tmp_path)
     assert_usage_error(result, f"cannot listen on 127.0.0.1:{busy_port}: Address already in use")
+    assert result.stdout == ""  # granian's "Starting granian" line is not printed either
+
+
+def test_granian_logs_its_start_once_it_listens() -> None:
+    server = ServerProcess("--transport", "granian", "fastcomm.loadgen.app:app")
+    server.stop()  # SIGTERM: granian exits normally, its output flushed
+    output = server.output()
+    assert output.index("Starting granian") < output.index("Listening at: http://127.0.0.1:")
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS, ids=["picows", "granian"])
@@ -101,6 +112,23 @@ def test_help_exits_0(tmp_path: Path) -> None:
     assert "--allowed-origin" in result.stdout
 
 
+def test_serve_help_speaks_in_flags_and_lists_the_endpoints(tmp_path: Path) -> None:
+    result = run_cli("serve", "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    for endpoint in ("/healthz (200", "/readyz (200", "/status (JSON", "/metrics (Prometheus"):
+        assert endpoint in text
+    settings = [f.name for f in msgspec.structs.fields(Config) if "_" in f.name]
+    named = [name for name in settings if re.search(rf"(?<![\w-]){name}(?!\w)", text)]
+    assert named == []  # --ssl-keyfile, not ssl_keyfile
+    assert "needs --ssl-keyfile" in text and "4x --rate-limit + 100" in text
+    assert "--rate-limit N messages per connection" in text
+    assert "(per second; default: 200)" in text  # not 200.0
+    assert "more than 1 is allowed once a broker shared between processes exists" in text
+    # Lines break between words, never inside a flag.
+    assert not [line for line in result.stdout.splitlines() if re.search(r"\w-$", line)]
+
+
 @pytest.mark.parametrize(
     ("args", "phrase"),
     [
@@ -109,11 +137,29 @@ def test_help_exits_0(tmp_path: Path) -> None:
         (("serve", "--port", "abc"), "argument --port: invalid int value: 'abc'"),
         (("serve", "--port", "70000"), "port must be between 0 and 65535"),
         (("serve", "--rate-limit", "fast"), "argument --rate-limit: invalid float value"),
+        (("serve", "--heartbeat", "10x"), "heartbeat must be a duration in seconds such as"),
         (("serve", "--max-connections", "0"), "max_connections must be greater than 0"),
         (("serve", "--path", "ws"), "path must start with '/'"),
         (("serve", "--log-level", "loud"), "argument --log-level: invalid choice: 'loud'"),
         (("serve", "--bogus"), "unrecognized arguments: --bogus"),
-        (("serve", "--max-conn", "5"), "unrecognized arguments: --max-conn"),
+        (
+            ("serve", "--max-conn", "5"),
+            "unrecognized arguments: --max-conn (did you mean --max-connections?)",
+        ),
+        (
+            ("serve", "--heartbaet=5", "--bogus"),
+            "unrecognized arguments: --heartbaet=5 (did you mean --heartbeat?) --bogus",
+        ),
+        (("serve", "--no-presense"), "--no-presense (did you mean --no-presence?)"),
+        (("--verison",), "unrecognized arguments: --verison (did you mean --version?)"),
+        (("bench", "--duraton", "3"), "--duraton (did you mean --duration?) 3"),
+        (("serve", "--host", ""), "host must not be empty: 0.0.0.0 or :: listens on every"),
+        (("serve", "--jwt-secret", ""), "jwt_secret must not be empty"),
+        (
+            ("serve", "--jwt-secret", "s", "--jwt-algorithm", "HS521"),
+            "jwt_algorithms: unknown JWT algorithm 'HS521' (did you mean HS512?)",
+        ),
+        (("serve", "--jwt-secret", "s", "--jwt-algorithm", "none"), "must not include 'none'"),
         (("serve", "nocolon"), "app must be 'module:attr'"),
         (("serve", "mod:"), "app must be 'module:attr'"),
     ],
@@ -127,7 +173,9 @@ def test_bad_command_line(tmp_path: Path, args: tuple[str, ...], phrase: str) ->
     [
         ({"FASTCOMM_PORT": "abc"}, "FASTCOMM_PORT must be a number"),
         ({"FASTCOMM_ECHO": "maybe"}, "FASTCOMM_ECHO must be a boolean"),
-        ({"FASTCOMM_PORTT": "1"}, "unknown environment variable FASTCOMM_PORTT"),
+        ({"FASTCOMM_PORTT": "1"}, "FASTCOMM_PORTT (did you mean FASTCOMM_PORT?)"),
+        ({"FASTCOMM_HEARTBEET": "1"}, "FASTCOMM_HEARTBEET (did you mean FASTCOMM_HEARTBEAT?)"),
+        ({"FASTCOMM_ALLOWED_ORIGN": "x"}, "(did you mean FASTCOMM_ALLOWED_ORIGIN?)"),
     ],
 )
 def test_bad_environment(tmp_path: Path, env: dict[str, str], phrase: str) -> None:
@@ -140,10 +188,30 @@ def test_bad_toml(tmp_path: Path) -> None:
     assert_usage_error(result, "is not valid TOML")
 
 
+def test_toml_that_is_not_utf8(tmp_path: Path) -> None:
+    (tmp_path / "latin1.toml").write_bytes('host = "caf\u00e9"\n'.encode("latin-1"))
+    result = run_cli("serve", "--config", "latin1.toml", cwd=tmp_path)
+    assert_usage_error(result, "config file latin1.toml is not valid TOML: it is not UTF-8")
+
+
 def test_bad_toml_from_env(tmp_path: Path) -> None:
     (tmp_path / "bad.toml").write_text("port = = 1\n")
     result = run_cli("serve", cwd=tmp_path, env={"FASTCOMM_CONFIG": "bad.toml"})
     assert_usage_error(result, "is not valid TOML")
+
+
+def test_misspelled_toml_keys_get_a_suggestion(tmp_path: Path) -> None:
+    (tmp_path / "fc.toml").write_text("[fastcomm]\nheartbeet = 5\n")
+    assert_usage_error(
+        run_cli("serve", "--config", "fc.toml", cwd=tmp_path),
+        "config file fc.toml: unknown setting heartbeet (did you mean heartbeat?)",
+    )
+    (tmp_path / "ns.toml").write_text('[[namespaces]]\npattern = "a"\nhistroy_ttl = 5\n')
+    assert_usage_error(
+        run_cli("serve", "--config", "ns.toml", cwd=tmp_path),
+        "config file ns.toml: namespaces[0]: unknown setting histroy_ttl "
+        "(did you mean history_ttl?)",
+    )
 
 
 def test_bad_value_in_toml(tmp_path: Path) -> None:
@@ -298,12 +366,18 @@ def test_help_describes_every_setting_with_its_unit(tmp_path: Path) -> None:
                 flag = flag.removesuffix("s")
             assert f"{flag} " in text, flag
             assert " ".join(description.split()) in text, name
-            if unit and unit != "bytes":
+            if unit == "seconds":
+                assert f"{flag} DURATION {' '.join(description.split())} (seconds, or" in text
+            elif unit and unit != "bytes":
                 assert f"({unit}; default:" in text, name
     assert "--max-message-size SIZE message size after reassembly; close 1009 above it" in text
     assert "(bytes, or with a unit: 64k, 16M, 1MiB; default: 1MiB)" in text
-    assert "--heartbeat SECONDS ping a connection idle for this long (seconds;" in text
-    assert "(per second; default: 200.0)" in text
+    assert (
+        "--heartbeat DURATION ping a connection idle for this long "
+        "(seconds, or with a unit: 500ms, 10s, 5m, 1h; default: 25s)"
+    ) in text
+    assert "(seconds, or with a unit: 500ms, 10s, 5m, 1h; default: 5m)" in text  # session_ttl
+    assert "Durations are seconds or take a unit: 500ms, 10s, 5m, 1h." in text
     assert "FASTCOMM_ALLOWED_ORIGIN=https://a,https://b" in text
 
 
@@ -313,6 +387,7 @@ def test_help_describes_every_setting_with_its_unit(tmp_path: Path) -> None:
         (("--max-message-size", "lots"), {}, "max_message_size must be a size such as"),
         ((), {"FASTCOMM_MAX_CONNECTIONS": "x"}, "FASTCOMM_MAX_CONNECTIONS must be a number"),
         ((), {"FASTCOMM_MAX_MESSAGE_SIZE": "1q"}, "FASTCOMM_MAX_MESSAGE_SIZE must be a size"),
+        ((), {"FASTCOMM_HEARTBEAT": "10x"}, "FASTCOMM_HEARTBEAT must be a duration in seconds"),
         (
             (),
             {"FASTCOMM_ALLOWED_ORIGIN": "https://a", "FASTCOMM_ALLOWED_ORIGINS": "https://b"},
@@ -333,18 +408,22 @@ def test_bad_toml_value_names_the_file(tmp_path: Path) -> None:
     assert_usage_error(result, "config file fastcomm.toml: max_connections must be greater than 0")
 
 
-def test_sizes_and_singular_list_variable_reach_the_runtime(
+def test_units_and_singular_list_variable_reach_the_runtime(
     fake_runtime: list[tuple[Config, object]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("FASTCOMM_ALLOWED_ORIGIN", "https://a,https://b")
     monkeypatch.setenv("FASTCOMM_MAX_OUTBOUND_BUFFER", "16M")
+    monkeypatch.setenv("FASTCOMM_SESSION_TTL", "5m")
     toml = tmp_path / "fc.toml"
-    toml.write_text('api_max_body = "64k"\n')
+    toml.write_text('api_max_body = "64k"\nhistory_ttl = "1h"\n')
 
-    assert cli.main(["serve", "--config", str(toml), "--max-message-size", "1MiB"]) == 7
+    flags = ["--max-message-size", "1MiB", "--heartbeat", "10s", "--drain-timeout", "500ms"]
+    assert cli.main(["serve", "--config", str(toml), *flags]) == 7
 
     [(config, _)] = fake_runtime
     assert config.allowed_origins == ("https://a", "https://b")
     assert config.max_outbound_buffer == 16 * 1024 * 1024
     assert config.max_message_size == 1024 * 1024
     assert config.api_max_body == 64 * 1024
+    assert (config.heartbeat, config.drain_timeout) == (10.0, 0.5)
+    assert (config.session_ttl, config.history_ttl) == (300.0, 3600.0)

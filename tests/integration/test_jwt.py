@@ -84,7 +84,9 @@ async def test_valid_token_gives_that_user_and_claims() -> None:
         (lambda: token(key="another-secret-that-is-also-long-enough"), b"invalid token signature"),
         (lambda: token(aud="someone-else"), b"invalid token audience"),
         (lambda: token(iss="elsewhere"), b"invalid token issuer"),
-        (lambda: token(sub=None), b"token lacks a required claim"),
+        (lambda: token(sub=None), b'token lacks the required claim "sub"'),
+        (lambda: token(aud=None), b'token lacks the required claim "aud"'),
+        (lambda: token(iss=None), b'token lacks the required claim "iss"'),
         (lambda: "not.a.jwt", b"invalid token"),
     ],
 )
@@ -99,6 +101,18 @@ async def test_bad_tokens_get_401_before_the_upgrade(
         assert reason in body
         assert SECRET.encode() not in body
         assert server.node.stats.handshake_rejects[401] == 1
+
+
+async def test_our_client_names_the_status_and_the_reason_once() -> None:
+    async with running(make_app()) as server:
+        with pytest.raises(fastcomm.HandshakeFailed) as refused:
+            await fastcomm.Client.connect(server.url, token=token(exp=int(time.time()) - 5))
+        assert (refused.value.status, refused.value.reason) == (401, "token expired")
+        assert str(refused.value) == "WebSocket upgrade refused: 401 token expired"
+        async with await fastcomm.Client.connect(server.url, token=token(channels=[])) as client:
+            with pytest.raises(fastcomm.RequestFailed) as forbidden:
+                await client.subscribe("admin")
+        assert str(forbidden.value) == "forbidden: not allowed to subscribe to this channel"
 
 
 async def test_missing_token_gets_401() -> None:
@@ -165,6 +179,23 @@ async def test_serve_jwt_secret_subprocess() -> None:
         server.stop()
         log = server.output()
     assert SECRET not in log
+
+
+@pytest.mark.parametrize("spec", ["file", "none"])
+async def test_serve_jwt_secret_on_granian_guards_every_app(tmp_path: Path, spec: str) -> None:
+    # A file app is loaded anew in granian's worker; without APP the worker's default App
+    # is served: the JWT check must be installed on both.
+    app_file = tmp_path / "plain_app.py"
+    app_file.write_text("import fastcomm\napp = fastcomm.App()\n")
+    app = (f"{app_file}:app",) if spec == "file" else ()
+    server = ServerProcess("--transport", "granian", *app, "--jwt-secret", SECRET)
+    try:
+        status, body = await refused_status(server.url)
+        assert (status, body) == (401, b"401 missing token\n")
+        good = jwt.encode({"sub": "bob"}, SECRET, algorithm="HS256")
+        assert (await first_message(f"{server.url}?token={good}"))["type"] == "welcome"
+    finally:
+        server.stop()
 
 
 def test_serve_jwt_secret_with_an_app_connect_hook_is_a_usage_error(tmp_path: Path) -> None:

@@ -96,7 +96,7 @@ async def test_configure_installs_jwt_from_the_settings_on_a_new_app() -> None:
     assert app is not None and isinstance(app.connect_hook, JWT)
     async with running(app) as server:
         status, body = await refused_status(f"{server.url}?token={token()}")
-        assert (status, bytes(body)) == (401, b"401 token lacks a required claim\n")  # no aud
+        assert (status, bytes(body)) == (401, b'401 token lacks the required claim "aud"\n')
         async with await fastcomm.Client.connect(server.url, token=token(aud="chat")) as client:
             assert client.welcome is not None
 
@@ -112,3 +112,10 @@ def test_configuration_mistakes_are_refused_up_front() -> None:
         configure(hooked, build_config({"jwt_secret": SECRET}, env={}))
     plain = fastcomm.App()
     assert configure(plain, build_config({}, env={})) is plain  # no secret: unchanged
+    with pytest.raises(ValueError, match=r"unknown JWT algorithm 'HS257' \(did you mean HS256"):
+        JWT(SECRET, algorithms=("HS257",))
+    if jwt.algorithms.has_crypto:  # RS* verify with the cryptography package only
+        assert JWT(SECRET, algorithms=("RS256",)).algorithms == ("RS256",)
+    else:
+        with pytest.raises(ValueError, match="RS256 needs the cryptography package"):
+            JWT(SECRET, algorithms=("RS256",))

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from fastcomm.errors import ConfigError
@@ -65,6 +66,36 @@ def test_rpc_echo_msgpack_over_two_processes() -> None:
     )  # fmt: skip
     m = metrics_of(done)
     assert m["conns"] == 4 and m["errors"] == 0 and m["throughput"] > 0
+    # The report gives the size of what was sent: the template, its id and the data string.
+    sent = msgspec.msgpack.encode({"type": "echo", "id": 1, "data": "x" * 200})
+    config = json.loads(done.stdout)["config"]
+    assert (config["size"], config["message_bytes"]) == (200, len(sent))
+
+
+def test_a_message_with_its_own_data_is_reported_at_its_size() -> None:
+    message = '{"type":"echo","data":"hello"}'
+    done = bench("--conns", "1", "--message", message, *QUICK, "--json")
+    config = json.loads(done.stdout)["config"]
+    sent = msgspec.json.encode({"type": "echo", "id": 1, "data": "hello"})
+    assert (done.returncode, config["size"], config["message_bytes"]) == (0, None, len(sent))
+    table = bench("--conns", "1", "--message", message, *QUICK)
+    header = table.stdout.splitlines()[0]
+    assert f"  message_bytes={len(sent)}" in header and "size=" not in header
+
+
+def test_bench_help_shows_every_default() -> None:
+    done = bench("--help")
+    assert done.returncode == 0
+    text = " ".join(done.stdout.split())
+    for default in (
+        "default rpc 10s, fanout 10s, idle 5s; connect has none",  # --duration
+        "unmeasured time first (default 1s)",  # --warmup
+        "handshake timeout (default 10s)",
+        "load-generator processes (default 1)",
+        "fastcomm.v1.msgpack (default: json)",  # --encoding
+        "auto: channel, or app when the server answers unknown_type (default: auto)",
+    ):
+        assert default in text
 
 
 def test_human_table_names_every_metric() -> None:
@@ -117,6 +148,18 @@ def test_bad_option_is_a_one_line_usage_error() -> None:
         done = bench(*args)
         assert done.returncode == 2, args
         assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_durations_take_units() -> None:
+    done = bench("--conns", "1", "--duration", "1s", "--warmup", "200ms", "--json")
+    config = json.loads(done.stdout)["config"]
+    assert (done.returncode, config["duration"], config["warmup"]) == (0, 1.0, 0.2), done.stderr
+    bad = bench("--duration", "10x")
+    assert (bad.returncode, bad.stdout) == (2, "")
+    assert bad.stderr == (
+        "fastcomm: error: argument --duration: must be a duration in seconds such as 30 or "
+        "2.5, or with a unit: 500ms, 10s, 5m, 1h; got '10x'\n"
+    )
 
 
 def test_unreachable_server_cannot_run() -> None:

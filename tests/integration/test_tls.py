@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import websockets
+import websockets.exceptions
 
 import fastcomm
 from fastcomm.errors import ConfigError, StartupError
@@ -119,11 +120,65 @@ def test_unreadable_file_names_it(tmp_path: Path, cert: tuple[str, str]) -> None
         fastcomm.Server(ssl_certfile=cert[0], ssl_keyfile=missing)
 
 
-def test_key_that_is_not_a_key_names_the_files(tmp_path: Path, cert: tuple[str, str]) -> None:
-    bogus = tmp_path / "bogus.pem"
-    bogus.write_text("not a key\n")
-    with pytest.raises(StartupError, match=f"cannot load the TLS certificate {cert[0]}"):
-        fastcomm.Server(ssl_certfile=cert[0], ssl_keyfile=str(bogus))
+@pytest.fixture(scope="module")
+def bad_files(cert: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Files that are wrong as a certificate or a key, each in its own way."""
+    where = tmp_path_factory.mktemp("bad-tls")
+    files = {"cert": cert[0], "key": cert[1]}
+    for name, text in (
+        ("junk", "not a key\n"),
+        ("cut_cert", Path(cert[0]).read_text()[:300]),
+        ("cut_key", Path(cert[1]).read_text()[:400]),
+    ):
+        (where / f"{name}.pem").write_text(text)
+        files[name] = str(where / f"{name}.pem")
+    files["encrypted"], files["other_key"] = str(where / "enc.pem"), str(where / "other.pem")
+    subprocess.run(
+        ["openssl", "pkey", "-in", cert[1], "-aes256", "-passout", "pass:pw",
+         "-out", files["encrypted"]],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    subprocess.run(
+        ["openssl", "genpkey", "-algorithm", "RSA", "-out", files["other_key"]],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return files
+
+
+@pytest.mark.parametrize(
+    ("certfile", "keyfile", "message"),
+    [
+        ("key", "cert", "ssl_certfile {key} holds a private key and ssl_keyfile {cert} a "
+         "certificate: the two are swapped"),
+        ("key", "key", "ssl_certfile {key} holds a private key, not a certificate "
+         "(expected -----BEGIN CERTIFICATE-----)"),
+        ("junk", "key", "ssl_certfile {junk} holds no PEM certificate"),
+        ("cert", "cert", "ssl_keyfile {cert} holds a certificate, not a private key "
+         "(expected -----BEGIN PRIVATE KEY-----)"),
+        ("cert", "junk", "ssl_keyfile {junk} holds no PEM key"),
+        ("cert", "other_key", "ssl_keyfile {other_key} is not the private key of "
+         "ssl_certfile {cert}"),
+        ("cert", "encrypted", "ssl_keyfile {encrypted} is encrypted with a passphrase"),
+        ("cut_cert", "key", "ssl_certfile {cut_cert}: the certificate is malformed"),
+        ("cert", "cut_key", "ssl_keyfile {cut_key}: the private key is malformed"),
+    ],
+)  # fmt: skip
+def test_a_wrong_file_is_named_with_why(
+    bad_files: dict[str, str], certfile: str, keyfile: str, message: str
+) -> None:
+    with pytest.raises(StartupError) as info:
+        fastcomm.Server(ssl_certfile=bad_files[certfile], ssl_keyfile=bad_files[keyfile])
+    assert str(info.value).startswith(message.format(**bad_files))
+
+
+@pytest.mark.parametrize("transport", ["picows", "granian"])
+def test_cli_swapped_certificate_and_key(
+    tmp_path: Path, cert: tuple[str, str], transport: str
+) -> None:
+    args = ("serve", "--transport", transport, "--port", "0")
+    result = run_cli(*args, "--ssl-certfile", cert[1], "--ssl-keyfile", cert[0], cwd=tmp_path)
+    assert_usage_error(result, "the two are swapped")
+    assert result.stdout == ""
 
 
 def test_cli_certfile_without_keyfile(tmp_path: Path, cert: tuple[str, str]) -> None:

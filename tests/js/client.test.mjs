@@ -86,7 +86,11 @@ test("connect passes the token and subprotocol; call correlates ids", async () =
   assert.deepEqual(await Promise.all([a, b]), [3, 7]);
   const bad = client.call({ type: "nope" });
   sockets[0].push({ type: "error", id: sockets[0].last().id, code: "unknown_type", message: "no", details: { path: "$.type" } });
-  await assert.rejects(bad, (err) => err instanceof RequestFailed && err.code === "unknown_type" && err.details.path === "$.type");
+  await assert.rejects(bad, (err) => err instanceof RequestFailed && err.code === "unknown_type" && err.details.path === "$.type" && err.message === "unknown_type: no");
+  // A message that only repeats the code is said once.
+  const refused = client.call({ type: "secret" });
+  sockets[0].push({ type: "error", id: sockets[0].last().id, code: "forbidden", message: "forbidden" });
+  await assert.rejects(refused, (err) => err instanceof RequestFailed && err.message === "forbidden");
   await assert.rejects(client.call({ type: "slow" }, { timeout: 0.01 }), TimeoutError);
   await client.close();
 });

@@ -7,7 +7,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from fastcomm.config import HELP, SIZES, Config, Namespace, build_config
+from fastcomm.config import DURATIONS, HELP, SIZES, Config, Namespace, build_config
 from fastcomm.errors import ConfigError
 
 
@@ -225,6 +225,64 @@ def test_bad_sizes_name_where_they_came_from(tmp_path: Path, text: str) -> None:
         build_config({"max_message_size": text}, env={})
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("10", 10.0),
+        ("2.5", 2.5),
+        ("1_000", 1000.0),
+        ("500ms", 0.5),
+        ("10s", 10.0),
+        ("1.5s", 1.5),
+        ("5m", 300.0),
+        ("1h", 3600.0),
+        (" 2 H ", 7200.0),
+    ],
+)
+def test_durations_accept_units_in_flags_env_and_toml(
+    tmp_path: Path, text: str, expected: float
+) -> None:
+    assert build_config({"heartbeat": text}, env={}).heartbeat == expected
+    assert build_config(env={"FASTCOMM_SESSION_TTL": text}).session_ttl == expected
+    toml = write_toml(
+        tmp_path,
+        f'drain_timeout = "{text}"\nhistory_ttl = "{text}"\n'
+        f'[[namespaces]]\npattern = "chat:*"\nhistory_ttl = "{text}"\n',
+    )
+    config = build_config(env={}, config_file=toml)
+    assert (config.drain_timeout, config.history_ttl) == (expected, expected)
+    assert config.namespaces[0].history_ttl == expected
+
+
+def test_a_bare_toml_number_is_still_seconds(tmp_path: Path) -> None:
+    toml = write_toml(tmp_path, "heartbeat = 3\nsession_ttl = 0.5\n")
+    config = build_config(env={}, config_file=toml)
+    assert (config.heartbeat, config.session_ttl) == (3.0, 0.5)
+
+
+def test_every_seconds_setting_is_a_duration() -> None:
+    timeouts = {"handshake_timeout", "heartbeat", "heartbeat_timeout", "drain_timeout"}
+    assert {*timeouts, "session_ttl", "history_ttl"} == DURATIONS
+
+
+@pytest.mark.parametrize("text", ["10x", "s", "1 m s", "10sec", "", "ten"])
+def test_bad_durations_say_seconds_and_where_they_came_from(tmp_path: Path, text: str) -> None:
+    accepted = "must be a duration in seconds such as 30 or 2.5, or with a unit: 500ms, 10s"
+    with pytest.raises(ConfigError, match=f"^FASTCOMM_HEARTBEAT {accepted}"):
+        build_config(env={"FASTCOMM_HEARTBEAT": text})
+    toml = write_toml(tmp_path, f'[[namespaces]]\npattern = "a"\nhistory_ttl = "{text}"\n')
+    with pytest.raises(ConfigError, match=r"^config file .*: namespaces\[0\]\.history_ttl must"):
+        build_config(env={}, config_file=toml)
+    with pytest.raises(ConfigError, match=f"^drain_timeout {accepted}") as info:
+        build_config({"drain_timeout": text}, env={})
+    assert str(info.value).endswith(f"got {text!r}")
+
+
+def test_a_negative_duration_gets_the_range_error() -> None:
+    with pytest.raises(ConfigError, match=r"heartbeat must be greater than 0, got -5\.0"):
+        build_config({"heartbeat": "-5s"}, env={})
+
+
 @pytest.mark.parametrize("key", ["FASTCOMM_ALLOWED_ORIGIN", "FASTCOMM_ALLOWED_ORIGINS"])
 def test_list_variable_matches_the_flag_name_too(key: str) -> None:
     config = build_config(env={key: "https://a, https://b"})
@@ -262,7 +320,8 @@ def test_env_errors_name_the_variable(env: dict[str, str], message: str) -> None
     [
         ("max_connections = 0\n", "max_connections must be greater than 0, got 0"),
         ('port = "eighty"\n', "invalid configuration: Expected `int`, got `str` - at `$.port`"),
-        ("prot = 1\n", "invalid configuration: Object contains unknown field `prot`"),
+        ("prot = 1\n", "unknown setting prot (did you mean port?)"),
+        ("xyz = 1\n", "unknown setting xyz"),
     ],
 )
 def test_file_errors_name_the_file(tmp_path: Path, text: str, message: str) -> None:
@@ -285,3 +344,17 @@ def test_every_setting_is_described_once() -> None:
     assert all(text for section in HELP.values() for text, _ in section.values())
     assert {"api_max_body", "max_message_size", "max_outbound_buffer"} <= SIZES
     assert HELP["TLS"].keys() == {"ssl_certfile", "ssl_keyfile"}
+
+
+def test_a_misspelled_variable_or_key_gets_the_closest_name() -> None:
+    with pytest.raises(ConfigError) as info:
+        build_config(env={"FASTCOMM_MAX_CONN": "5"})
+    assert str(info.value) == (
+        "unknown environment variable FASTCOMM_MAX_CONN (did you mean FASTCOMM_MAX_CONNECTIONS?)"
+    )
+    with pytest.raises(ConfigError) as info:
+        build_config(env={"FASTCOMM_XYZ": "5"})  # nothing is close: no guess
+    assert str(info.value) == "unknown environment variable FASTCOMM_XYZ"
+    with pytest.raises(ConfigError) as info:
+        build_config({"session_tll": 5}, env={})
+    assert str(info.value) == "unknown setting session_tll (did you mean session_ttl?)"

@@ -49,6 +49,7 @@ def test_without_namespaces_no_file_and_no_app_variable() -> None:
 def test_granian_target_and_options() -> None:
     here = "fastcomm.runners.granian"
     assert target_of(build_config({}, env={})) == f"{here}:default_app"
+    assert target_of(build_config({"jwt_secret": "s"}, env={})) == f"{here}:configured_app"
     assert target_of(build_config({"app": "pkg.mod:app"}, env={})) == "pkg.mod:app"
     assert target_of(build_config({"app": "dir/app.py:app"}, env={})) == f"{here}:configured_app"
     options = granian_options(build_config({"host": "0.0.0.0", "port": 81}, env={}))

@@ -23,7 +23,8 @@ import fastcomm
 ROOT = Path(fastcomm.__file__).parent
 
 LAYERS: list[set[str]] = [
-    {"errors", "stats", "config", "config_checks", "config_help", "logs", "version"},
+    {"errors", "stats", "units", "suggest", "config", "config_checks", "config_help"}
+    | {"logs", "version"},
     {"protocol", "web"},
     {"sessions", "routing", "channels"},
     {"node"},
