@@ -85,6 +85,8 @@ class Namespaces:
 
     def resolve(self, channel: str) -> ChannelOptions:
         """The options of ``channel``: first matching namespace, else the defaults."""
+        if not self._rules:
+            return self.default  # nothing to match: no cache to fill
         options = self._cache.get(channel)
         if options is None:
             options = self.default

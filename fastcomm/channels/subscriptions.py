@@ -200,20 +200,26 @@ class Subscriptions:
         """The connection is gone: leave every channel and presence list now, and
         keep in ``session.positions`` the last offset delivered on each channel
         (channels that never got ``subscribed`` are forgotten)."""
-        positions = conn.session.positions
-        left = []
+        session = conn.session
+        positions = session.positions
+        left, quiet = [], []
         for channel in list(positions):
             entry = self.hub.joiner(conn, channel)
             if entry is not None:
                 entry.cancelled = True
                 entry.settle()
             position, joined = self.hub.leave(conn, channel)
-            if position is None:
+            if position is None or position[1] == 0:
                 del positions[channel]
+                if position is not None:
+                    quiet.append(channel)
             else:
-                positions[channel] = NOTHING if position[1] == 0 else position
+                positions[channel] = position
             if joined:
                 left.append(channel)
+        if quiet:  # a new, smaller dict: deleting keys does not shrink one
+            session.positions = dict(positions)
+            session.quiet = " ".join(quiet)
         if left:
             self.spawn(
                 presence.leave(self.broker, self.namespaces, conn.session_id, conn.user, left)
@@ -224,7 +230,11 @@ class Subscriptions:
         the subscribe hook now refuses (or the broker fails), push ``unsubscribed``."""
         if not resumed:
             return
-        for channel, position in list(conn.session.positions.items()):
+        session = conn.session
+        if session.quiet:
+            session.positions.update(dict.fromkeys(session.quiet.split(" "), NOTHING))
+            session.quiet = ""
+        for channel, position in list(session.positions.items()):
             try:
                 verdict = ask(self.hooks.subscribe, conn, channel)
             except Exception:

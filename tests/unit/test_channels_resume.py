@@ -48,8 +48,9 @@ async def test_detach_records_positions_and_resume_recovers_the_gap() -> None:
     wire.drop()
     await drain(node)
     epoch_a = (await channels.broker.position("a")).epoch
-    # b had nothing: offset 0, which any epoch follows (one shared tuple for all such)
-    assert conn.session.positions == {"a": (epoch_a, 3), "b": ("", 0)}
+    # b had nothing (offset 0, which any epoch follows): kept as a name only
+    assert conn.session.positions == {"a": (epoch_a, 3)}
+    assert conn.session.quiet == "b"
     assert await channels.broker.presence("a") == []  # left at once
     assert channels.hub.count() == 0
     for i in range(2):
