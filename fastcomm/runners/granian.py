@@ -187,7 +187,8 @@ def serve(config: Config) -> int:
         from granian import Granian
     except ImportError:
         raise ConfigError(
-            "transport = 'granian' needs granian: pip install 'fastcomm[granian]'"
+            "transport = 'granian' needs granian, a dependency of fastcomm missing here: "
+            "pip install 'granian>=2.8.9,<2.9'"
         ) from None
 
     from fastcomm.runners.granian_drain import install

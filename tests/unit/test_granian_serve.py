@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -59,5 +61,9 @@ def test_granian_target_and_options() -> None:
 
 def test_without_granian_installed_the_error_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "granian", None)  # import granian -> ImportError
-    with pytest.raises(ConfigError, match=r"needs granian: pip install 'fastcomm\[granian\]'"):
+    with pytest.raises(ConfigError, match="needs granian, a dependency of fastcomm") as refused:
         serve(build_config({"transport": "granian"}, env={}))
+    # The install line it gives is the bound fastcomm declares.
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    (declared,) = [r for r in project["project"]["dependencies"] if r.startswith("granian")]
+    assert str(refused.value).endswith(f"pip install '{declared}'")
