@@ -26,6 +26,7 @@ LAYERS: list[set[str]] = [
     {"errors", "stats", "units", "suggest", "config", "config_checks", "config_help"}
     | {"logs", "version"},
     {"protocol", "web"},
+    {"contract"},
     {"sessions", "routing", "channels"},
     {"node"},
     {"http"},

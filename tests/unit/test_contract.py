@@ -1,0 +1,164 @@
+"""The contract's model: App metadata and pushes, the built-in protocol, JSON Schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema
+import msgspec
+import pytest
+
+import fastcomm
+from fastcomm.contract import asyncapi_document, jsonschema_document
+from fastcomm.contract.asyncapi import to_draft7
+from fastcomm.contract.spec import BUILTIN_CODES, REPLIES, builtin_pushes, builtin_requests
+from fastcomm.protocol import channel_messages, messages
+from tests.contract_app import Card, Notice, OrderShipped, PlaceOrder
+from tests.contract_app import app as orders
+
+
+class Add(fastcomm.Message, tag="add"):
+    a: int
+    b: int
+
+
+def test_an_app_without_arguments_has_default_metadata() -> None:
+    app = fastcomm.App()
+    spec = app.contract()
+    assert (spec.title, spec.version, spec.description) == ("fastcomm app", "0.1.0", "")
+    assert spec.requests == () and spec.pushes == ()
+    assert spec.codes == list(BUILTIN_CODES)
+
+
+def test_metadata_handlers_and_pushes_make_the_spec() -> None:
+    spec = orders.contract()
+    assert (spec.title, spec.version, spec.description) == (
+        "Orders",
+        "2.1.0",
+        "Place and track orders.",
+    )
+    assert spec.pushes == (OrderShipped, Notice)
+    place = spec.requests[0]
+    assert (place.type, place.result, place.description) == (
+        PlaceOrder,
+        str,
+        "Check stock, then store the order.",
+    )
+    assert spec.codes[-1] == "out_of_stock"
+
+
+@pytest.mark.parametrize("bad", [int, "add", None])
+def test_pushes_takes_only_struct_classes(bad: Any) -> None:
+    with pytest.raises(TypeError, match="tagged on 'type'"):
+        fastcomm.App().pushes(bad)
+
+
+def test_pushes_refuses_reserved_and_repeated_tags() -> None:
+    class Untagged(msgspec.Struct, tag_field="kind", tag="x"):
+        pass
+
+    class Plain(msgspec.Struct):
+        pass
+
+    class Welcome(fastcomm.ServerMessage, tag="welcome"):
+        pass
+
+    app = fastcomm.App()
+    for bad in (Untagged, Plain):
+        with pytest.raises(TypeError, match="needs a string tag"):
+            app.pushes(bad)
+    app.pushes(Card)  # any Struct tagged on "type"
+    with pytest.raises(ValueError, match="reserved"):
+        app.pushes(Welcome)
+    app.pushes(Notice)
+    with pytest.raises(ValueError, match="already declared"):
+        app.pushes(Notice)
+
+
+def test_every_protocol_request_has_its_reply_and_every_push_is_found() -> None:
+    requests = dict(builtin_requests())
+    assert requests == REPLIES  # a new request Struct must be paired with its reply
+    assert set(builtin_pushes()) == {
+        messages.Welcome,
+        channel_messages.Publication,
+        channel_messages.Join,
+        channel_messages.Leave,
+    }
+
+
+def test_the_asyncapi_document_pairs_each_request_with_its_reply_and_error() -> None:
+    app = fastcomm.App(title="Calc", version="1.0.0")
+
+    @app.on(Add)
+    async def add(msg: Add, conn: fastcomm.Connection) -> int:
+        """Add two numbers."""
+        return msg.a + msg.b
+
+    doc = asyncapi_document(app.contract(), host="example.test", port=9000, path="/rt")
+    assert doc["asyncapi"] == "3.0.0"
+    assert doc["info"]["title"] == "Calc"
+    assert doc["servers"]["fastcomm"]["variables"]["port"]["default"] == "9000"
+    assert "fastcomm.v1.msgpack" in doc["servers"]["fastcomm"]["description"]
+    assert doc["info"]["externalDocs"]["url"] == "http://example.test:9000/api/openapi.json"
+    channel = doc["channels"]["fastcomm"]
+    assert channel["address"] == "/rt"
+    op = doc["operations"]["add"]
+    assert op["action"] == "receive" and op["description"] == "Add two numbers."
+    replies = [ref["$ref"].rsplit("/", 1)[1] for ref in op["reply"]["messages"]]
+    assert replies == ["AddResult", "ErrorReply"]
+    schemas = doc["components"]["schemas"]
+    assert schemas["AddResult"]["properties"]["data"] == {"type": "integer"}
+    assert schemas["ErrorReply"]["properties"]["code"]["enum"] == list(BUILTIN_CODES)
+    assert channel["messages"]["Add"]["correlationId"] == {
+        "$ref": "#/components/correlationIds/requestId"
+    }
+    for tag in ("ping", "resume", "subscribe", "unsubscribe", "publish", "presence", "history"):
+        assert doc["operations"][tag]["action"] == "receive", tag
+    for tag in ("welcome", "message", "join", "leave"):
+        assert doc["operations"][f"push_{tag}"]["action"] == "send", tag
+    assert channel["messages"]["Pong"]["summary"] == "Reply to `Pong`.".replace("Pong", "Ping")
+
+
+def test_to_draft7_rewrites_tuples_and_discriminators() -> None:
+    schema = {
+        "type": "array",
+        "prefixItems": [{"type": "string"}, {"type": "integer"}],
+        "items": False,
+        "x": {"anyOf": [], "discriminator": {"propertyName": "type", "mapping": {}}},
+    }
+    assert to_draft7(schema) == {
+        "type": "array",
+        "items": [{"type": "string"}, {"type": "integer"}],
+        "additionalItems": False,
+        "x": {"anyOf": [], "discriminator": "type"},
+    }
+
+
+def _validator(name: str) -> jsonschema.Draft202012Validator:
+    document = jsonschema_document(orders.contract())
+    jsonschema.Draft202012Validator.check_schema(document)
+    return jsonschema.Draft202012Validator({**document, "$ref": f"#/$defs/{name}"})
+
+
+def test_the_json_schema_accepts_what_the_server_encodes_and_rejects_the_rest() -> None:
+    order = PlaceOrder(items=[], payment=Card(number="4242424242424242"), id=7)
+    place = _validator("PlaceOrder")
+    wire = msgspec.json.decode(msgspec.json.encode(order))
+    assert list(place.iter_errors(wire)) == []
+    assert list(place.iter_errors({**wire, "payment": {"type": "card", "number": "1"}}))
+    assert list(place.iter_errors({**wire, "items": [{"sku": "ABC-1", "quantity": 0}]}))
+    error = _validator("ErrorReply")
+    assert list(error.iter_errors({"type": "error", "id": None, "code": "out_of_stock",
+                                   "message": "none"})) == []  # fmt: skip
+    assert list(error.iter_errors({"type": "error", "id": 1, "code": "nope", "message": ""}))
+
+
+def test_constraints_examples_and_docstrings_carry_over() -> None:
+    defs = jsonschema_document(orders.contract())["$defs"]
+    quantity = defs["Item"]["properties"]["quantity"]
+    assert (quantity["minimum"], quantity["maximum"], quantity["examples"]) == (1, 100, [3])
+    assert defs["Item"]["description"] == "One line of an order."
+    assert defs["PlaceOrder"]["properties"]["attachment"]["anyOf"][0]["contentEncoding"] == (
+        "base64"
+    )
+    assert defs["GetOrderResult"]["properties"]["data"]["anyOf"][1] == {"type": "null"}
