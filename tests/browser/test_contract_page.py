@@ -8,10 +8,7 @@ from tests.browser.conftest import DemoServer
 from tests.browser.pages import until
 
 READY = "document.body.dataset.ready === 'true'"
-CARD_FIELDS = (
-    "[...document.querySelectorAll('#message-Add td.name')]"
-    ".map((e) => e.textContent)"
-)
+CARD_FIELDS = "[...document.querySelectorAll('#message-Add td.name')].map((e) => e.textContent)"
 
 
 async def open_docs(browser: Any, server: DemoServer) -> tuple[Any, list[str]]:
