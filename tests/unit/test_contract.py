@@ -9,12 +9,22 @@ import msgspec
 import pytest
 
 import fastcomm
-from fastcomm.contract import asyncapi_document, jsonschema_document
+from fastcomm.contract import asyncapi_document, jsonschema_document, typescript_module
 from fastcomm.contract.asyncapi import to_draft7
-from fastcomm.contract.spec import BUILTIN_CODES, REPLIES, builtin_pushes, builtin_requests
+from fastcomm.contract.spec import (
+    BUILTIN_CODES,
+    REPLIES,
+    builtin_pushes,
+    builtin_requests,
+    result_type,
+)
+from fastcomm.contract.typescript import ts_type
+from fastcomm.http.endpoints import Endpoints
+from fastcomm.http.types import Request
 from fastcomm.protocol import channel_messages, messages
 from tests.contract_app import Card, Notice, OrderShipped, PlaceOrder
 from tests.contract_app import app as orders
+from tests.unit.memory import make_node
 
 
 class Add(fastcomm.Message, tag="add"):
@@ -162,3 +172,82 @@ def test_constraints_examples_and_docstrings_carry_over() -> None:
         "base64"
     )
     assert defs["GetOrderResult"]["properties"]["data"]["anyOf"][1] == {"type": "null"}
+
+
+def test_result_types_come_from_return_annotations() -> None:
+    def none(msg: Add, conn: Any) -> None: ...
+
+    def bare(msg, conn):  # type: ignore[no-untyped-def]
+        return 1
+
+    def unresolvable(msg: Add, conn: Any) -> Missing:  # type: ignore[name-defined]  # noqa: F821
+        raise AssertionError
+
+    async def nested(msg: Add, conn: Any) -> list[Card] | None:
+        return None
+
+    assert result_type(none) is type(None)
+    assert result_type(bare) is Any
+    assert result_type(unresolvable) is Any
+    assert result_type(nested) == (list[Card] | None)
+
+
+def test_typescript_types_of_json_schemas() -> None:
+    assert ts_type({}) == "unknown"
+    assert ts_type({"$ref": "#/$defs/mod.Item"}) == "mod_Item"
+    assert ts_type({"enum": ["a", 1]}) == '"a" | 1'
+    assert ts_type({"anyOf": [{"type": "integer"}, {"type": "null"}]}) == "number | null"
+    assert ts_type({"type": ["string", "null"]}) == "string | null"
+    assert ts_type(
+        {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "null"}]}}
+    ) == ("(string | null)[]")
+    assert ts_type({"type": "array", "prefixItems": [{"type": "string"}, {"type": "boolean"}]}) == (
+        "[string, boolean]"
+    )
+    assert ts_type({"type": "object", "additionalProperties": {"type": "number"}}) == (
+        "{ [key: string]: number }"
+    )
+    assert ts_type({"type": "object"}) == "{ [key: string]: unknown }"
+    assert ts_type({"type": "object", "properties": {"a-b": {"type": "string"}}}) == (
+        '{\n  "a-b"?: string;\n}'
+    )
+
+
+def test_typescript_module_of_an_app_without_handlers() -> None:
+    text = typescript_module(fastcomm.App().contract())
+    assert "export type Calls = {\n};" in text
+    assert "export type Request = never;" in text and "export type Push = never;" in text
+    assert "export interface Welcome {" in text  # the protocol's types are there too
+
+
+def test_the_documents_are_the_same_bytes_each_time() -> None:
+    first = msgspec.json.encode(asyncapi_document(orders.contract()))
+    assert msgspec.json.encode(asyncapi_document(orders.contract())) == first
+
+
+def _served(node: Any, host: str | None) -> dict[str, Any]:
+    headers = {} if host is None else {"host": host}
+    response = Endpoints(node)(Request("GET", "/asyncapi.json", "", headers))
+    assert response.status == 200 and response.content_type == "application/json"
+    document: dict[str, Any] = msgspec.json.decode(response.body)
+    return document["servers"]["fastcomm"]["variables"]
+
+
+async def test_the_served_document_takes_its_host_and_port_from_the_request() -> None:
+    node = make_node(orders, host="0.0.0.0", path="/rt")
+    variables = _served(node, "example.test:9000")
+    assert (variables["host"]["default"], variables["port"]["default"]) == ("example.test", "9000")
+    variables = _served(node, "[::1]:8080")
+    assert (variables["host"]["default"], variables["port"]["default"]) == ("[::1]", "8080")
+    for unusable in (None, "example.test", "[::1]", "example.test:http"):
+        variables = _served(node, unusable)
+        assert (variables["host"]["default"], variables["port"]["default"]) == ("0.0.0.0", "0")
+    document = msgspec.json.decode(Endpoints(node)(Request("GET", "/asyncapi.json", "", {})).body)
+    assert document["channels"]["fastcomm"]["address"] == "/rt"
+
+
+async def test_without_docs_the_endpoints_have_neither_path() -> None:
+    node = make_node(orders, docs=False)
+    for path in ("/asyncapi.json", "/docs"):
+        assert Endpoints(node)(Request("GET", path, "", {})).status == 404
+    assert Endpoints(make_node(orders))(Request("GET", "/docs", "", {})).status == 200
