@@ -5,6 +5,10 @@ prints every format, and servers serve ``/asyncapi.json`` unless ``docs`` is off
 from __future__ import annotations
 
 import json
+import os
+import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +17,13 @@ import pytest
 
 from fastcomm.contract import asyncapi_document
 from fastcomm.loader import load_app
+from fastcomm.loadgen.target import ChildServer, free_port
 from tests.contract_app import app as orders
 from tests.integration.conftest import http_get, running
 from tests.integration.node_tools import ROOT, node_script
 from tests.integration.test_cli import assert_usage_error, run_cli
 from tests.integration.transports import TRANSPORTS, served
+from tests.traced import traced
 
 EXAMPLE = str(ROOT / "examples" / "app.py") + ":app"
 SNAPSHOT = Path(__file__).parent / "snapshots" / "asyncapi_example.json"
@@ -129,3 +135,26 @@ def test_no_docs_is_a_serve_flag(tmp_path: Path) -> None:
     done = run_cli("serve", "--help", cwd=tmp_path)
     assert "--docs, --no-docs" in done.stdout
     assert "/asyncapi.json and /docs" in " ".join(done.stdout.split())
+
+
+@pytest.mark.parametrize("transport", ["picows", "granian"])
+def test_the_no_docs_flag_of_fastcomm_serve(transport: str) -> None:
+    base = [sys.executable, "-m", "fastcomm", "serve", EXAMPLE, "--transport", transport]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FASTCOMM_")}
+    env["PYTHONPATH"] = str(ROOT)
+    for flag, status in (("--docs", 200), ("--no-docs", 404)):
+        port = free_port()
+        command = [*base, flag, "--port", str(port)]
+        with ChildServer(
+            command, name="fastcomm serve", port=port, env=traced(env), ready="/healthz"
+        ):
+            for path in ("/asyncapi.json", "/docs"):
+                assert _status(f"http://127.0.0.1:{port}{path}") == status, (flag, path)
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
