@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from websockets.sync.client import connect
 
 from fastcomm.loadgen.target import ChildServer, free_port
 from tests.integration.docblocks import DOCS, ENV, ROOT, block, commands, save
@@ -83,6 +84,14 @@ def test_the_served_document_is_the_generated_one(app_dir: Path) -> None:
         else:
             with urllib.request.urlopen(curl[-1], timeout=10) as response:
                 answer = response.read().decode()
+        with connect(f"ws://127.0.0.1:{port}/ws", open_timeout=10) as ws:
+            assert json.loads(ws.recv(10))["type"] == "welcome"
+            ws.send('{"type": "add", "id": 1, "a": 1, "b": 2}')
+            assert json.loads(ws.recv(10)) == {"type": "added", "total": 3}  # the push
+            assert json.loads(ws.recv(10)) == {"type": "result", "id": 1, "data": 3}
+            ws.send('{"type": "add", "id": 2, "a": 1000, "b": 2}')
+            error = json.loads(ws.recv(10))
+            assert (error["type"], error["code"]) == ("error", "too_big")
     served = json.loads(answer)
     written = json.loads((app_dir / "asyncapi.json").read_text())
     assert served["servers"]["fastcomm"]["variables"]["port"]["default"] == str(port)
