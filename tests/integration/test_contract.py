@@ -43,8 +43,8 @@ def _parse(document: dict[str, Any], tmp_path: Path) -> list[dict[str, Any]]:
 def test_the_official_parser_finds_no_error(spec: str, tmp_path: Path) -> None:
     app = load_app(EXAMPLE) if spec == "example" else orders
     lines = _parse(asyncapi_document(app.contract()), tmp_path)
-    errors = [line for line in lines if line.get("severity") == 0]
-    assert errors == []
+    errors_and_warnings = [line for line in lines if line.get("severity") in (0, 1)]
+    assert errors_and_warnings == []
     counts = lines[-1]
     requests, pushes = len(app.handlers) + 7, len(app.pushed) + 4
     assert counts["operations"] == requests + pushes
