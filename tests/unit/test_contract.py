@@ -9,6 +9,7 @@ import msgspec
 import pytest
 
 import fastcomm
+from fastcomm.config import build_config
 from fastcomm.contract import asyncapi_document, jsonschema_document, typescript_module
 from fastcomm.contract.asyncapi import to_draft7
 from fastcomm.contract.spec import (
@@ -251,3 +252,11 @@ async def test_without_docs_the_endpoints_have_neither_path() -> None:
     for path in ("/asyncapi.json", "/docs"):
         assert Endpoints(node)(Request("GET", path, "", {})).status == 404
     assert Endpoints(make_node(orders))(Request("GET", "/docs", "", {})).status == 200
+
+
+def test_docs_is_a_setting_like_the_others(tmp_path: Any) -> None:
+    assert build_config({}, env={}).docs is True
+    assert build_config({}, env={"FASTCOMM_DOCS": "false"}).docs is False
+    toml = tmp_path / "fastcomm.toml"
+    toml.write_text("docs = false\n")
+    assert build_config({}, env={}, config_file=str(toml)).docs is False
