@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 from typing import Any
 
-from tests.browser.conftest import DemoServer
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from fastcomm.loader import load_app
+from fastcomm.loadgen.target import free_port
+from tests.browser.conftest import ROOT, DemoServer
 from tests.browser.pages import until
+from tests.waiting import eventually
 
 READY = "document.body.dataset.ready === 'true'"
 CARD_FIELDS = "[...document.querySelectorAll('#message-Add td.name')].map((e) => e.textContent)"
@@ -60,3 +69,30 @@ async def test_try_it_fills_a_sample_and_shows_errors(
     await page.click("#send")
     result = await until(page, "document.getElementById('result').textContent")
     assert result.startswith("error: invalid_message"), result
+
+
+async def test_under_an_asgi_mount_the_page_talks_below_the_mount(
+    browser: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FASTCOMM_CONFIG", raising=False)
+    for name in [n for n in os.environ if n.startswith("FASTCOMM_")]:
+        monkeypatch.delenv(name)
+    realtime = load_app(str(ROOT / "examples" / "app.py") + ":app")
+    api = FastAPI()
+    api.mount("/realtime", realtime)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.get_running_loop().create_task(server.serve())
+    try:
+        await eventually(lambda: server.started)
+        page = await browser.new_page()
+        await page.goto(f"http://127.0.0.1:{port}/realtime/docs")
+        await until(page, READY)
+        await page.click("#connect")
+        await until(page, "document.getElementById('state').dataset.state === 'open'")
+        await page.fill("#message", '{"type": "add", "a": 1, "b": 2}')
+        await page.click("#send")
+        assert await until(page, "document.getElementById('result').textContent") == "3"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 20)
