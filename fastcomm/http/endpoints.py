@@ -99,6 +99,9 @@ class Endpoints:
             host, port = name, int(number)
         if self._asyncapi is None or self._asyncapi[0] != (host, port):
             spec = self.node.app.contract()
-            document = asyncapi_document(spec, host=host, port=port, path=config.path)
+            api = f"http://{host}:{config.api_port or port}/api/openapi.json"  # picows: its own
+            document = asyncapi_document(
+                spec, host=host, port=port, path=config.path, openapi_url=api
+            )
             self._asyncapi = ((host, port), _json.encode(document))
         return Response(200, self._asyncapi[1], "application/json", _ANY_ORIGIN)

@@ -260,3 +260,13 @@ def test_docs_is_a_setting_like_the_others(tmp_path: Any) -> None:
     toml = tmp_path / "fastcomm.toml"
     toml.write_text("docs = false\n")
     assert build_config({}, env={}, config_file=str(toml)).docs is False
+
+
+async def test_the_served_document_links_the_http_apis_own_port() -> None:
+    request = Request("GET", "/asyncapi.json", "", {"host": "example.test:9000"})
+    for options, url in (
+        ({}, "http://example.test:9000/api/openapi.json"),
+        ({"api_key": "k", "api_port": 9001}, "http://example.test:9001/api/openapi.json"),
+    ):
+        body = Endpoints(make_node(orders, **options))(request).body
+        assert msgspec.json.decode(body)["info"]["externalDocs"]["url"] == url
