@@ -20,7 +20,7 @@ from fastcomm.loader import load_app
 from fastcomm.loadgen.target import ChildServer, free_port
 from tests.contract_app import app as orders
 from tests.integration.conftest import http_get, running
-from tests.integration.node_tools import ROOT, node_script
+from tests.integration.npm_packages import ROOT, node_script
 from tests.integration.test_cli import assert_usage_error, run_cli
 from tests.integration.transports import TRANSPORTS, served
 from tests.traced import traced

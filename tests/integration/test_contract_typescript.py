@@ -11,7 +11,7 @@ import pytest
 from fastcomm.contract import typescript_module
 from fastcomm.loader import load_app
 from tests.contract_app import app as orders
-from tests.integration.node_tools import ROOT, tsc
+from tests.integration.npm_packages import ROOT, tsc
 
 FLAGS = ("--strict", "--noEmit", "--target", "es2022", "--module", "es2022",
          "--moduleResolution", "bundler", "--lib", "es2022,dom")  # fmt: skip

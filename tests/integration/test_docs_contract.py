@@ -15,7 +15,7 @@ from websockets.sync.client import connect
 
 from fastcomm.loadgen.target import ChildServer, free_port
 from tests.integration.docblocks import DOCS, ENV, ROOT, block, commands, save
-from tests.integration.node_tools import node_script, tsc
+from tests.integration.npm_packages import node_script, tsc
 from tests.integration.test_contract_typescript import FLAGS
 
 CONTRACT = DOCS / "CONTRACT.md"

@@ -1,4 +1,5 @@
-"""Run the project's npm test tools (``npm ci`` at the project root installs them)."""
+"""Run the npm packages of package.json that the tests use (``npm ci`` at the
+project root installs them)."""
 
 from __future__ import annotations
 
