@@ -23,7 +23,12 @@ class Shout(fastcomm.Message, tag="shout"):
 
 
 class Echoed(fastcomm.Message, tag="echoed"):
+    """Pushed in answer to a ``shout``: its text in capitals."""
+
     text: str
+
+
+app.pushes(Echoed)  # documented and typed in the contract (fastcomm schema, /docs)
 
 
 @app.on_connect
@@ -36,6 +41,7 @@ def authenticate(request: fastcomm.ConnectRequest) -> fastcomm.Identity | None:
 
 @app.on(Add)
 async def add(msg: Add, conn: fastcomm.Connection) -> int:
+    """Add two integers."""
     return msg.a + msg.b
 
 

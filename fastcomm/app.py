@@ -9,12 +9,13 @@ started has no effect on that server. An App is also an ASGI application
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
 from fastcomm.channels.hooks import ChannelHooks
+from fastcomm.contract.spec import Request, Spec, result_type
 from fastcomm.protocol.messages import Message
 from fastcomm.sessions.identity import ConnectRequest, Identity
 
@@ -39,6 +40,17 @@ _RESERVED = {
 }  # fmt: skip
 
 
+def _tag_of(msg_type: object, where: str) -> str:
+    """The string ``type`` tag of a tagged Struct class; TypeError otherwise."""
+    if not (isinstance(msg_type, type) and issubclass(msg_type, msgspec.Struct)):
+        raise TypeError(f"{where} takes msgspec Struct classes tagged on 'type'")
+    info = msgspec.inspect.type_info(msg_type)
+    tag = getattr(info, "tag", None)
+    if getattr(info, "tag_field", None) != "type" or not isinstance(tag, str):
+        raise TypeError(f"{msg_type.__name__} needs a string tag, e.g. tag='add'")
+    return tag
+
+
 ConnectHook = Callable[[ConnectRequest], "Identity | None"]
 DisconnectHook = Callable[["Connection"], "Awaitable[None] | None"]
 
@@ -55,7 +67,23 @@ class App:
             return msg.a + msg.b
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        title: str = "fastcomm app",
+        version: str = "0.1.0",
+        description: str = "",
+        error_codes: Iterable[str] = (),
+    ) -> None:
+        """``title``, ``version`` and ``description`` head the published contract
+        (``fastcomm schema``, ``/asyncapi.json``, ``/docs``); ``error_codes`` are the
+        codes the handlers raise as :class:`fastcomm.WireError`, besides the built-in ones.
+        """
+        self.title = title
+        self.version = version
+        self.description = description
+        self.error_codes = tuple(error_codes)
+        self.pushed: list[type[msgspec.Struct]] = []
         self.handlers: dict[type[Message], Handler] = {}
         self.connect_hook: ConnectHook | None = None
         self.disconnect_hooks: list[DisconnectHook] = []
@@ -71,9 +99,7 @@ class App:
         """
         if not (isinstance(msg_type, type) and issubclass(msg_type, Message)):
             raise TypeError("app.on() takes a fastcomm.Message subclass")
-        tag = msgspec.inspect.type_info(msg_type).tag  # type: ignore[attr-defined]
-        if not isinstance(tag, str):
-            raise TypeError(f"{msg_type.__name__} needs a string tag, e.g. tag='add'")
+        tag = _tag_of(msg_type, "app.on()")
         if tag in _RESERVED:
             raise ValueError(f"message type {tag!r} is reserved by the protocol")
         if msg_type in self.handlers:
@@ -86,6 +112,35 @@ class App:
             return func
 
         return register
+
+    def pushes(self, *msg_types: type[msgspec.Struct]) -> None:
+        """Declare the message types the server pushes (``conn.send``, ``app.push``).
+
+        Each is a msgspec Struct tagged on ``type`` (a :class:`fastcomm.Message` or a
+        :class:`fastcomm.ServerMessage` subclass); declared pushes are documented and typed
+        in the contract. Sending undeclared ones still works.
+        """
+        for msg_type in msg_types:
+            tag = _tag_of(msg_type, "app.pushes()")
+            if tag in _RESERVED:
+                raise ValueError(f"message type {tag!r} is reserved by the protocol")
+            if any(_tag_of(known, "") == tag for known in self.pushed):
+                raise ValueError(f"a push of type {tag!r} is already declared")
+            self.pushed.append(msg_type)
+
+    def contract(self) -> Spec:
+        """What the published contract describes: metadata, handlers, pushes, codes."""
+        return Spec(
+            title=self.title,
+            version=self.version,
+            description=self.description,
+            requests=tuple(
+                Request(msg_type, result_type(handler), inspect.getdoc(handler) or "")
+                for msg_type, handler in self.handlers.items()
+            ),
+            pushes=tuple(self.pushed),
+            error_codes=self.error_codes,
+        )
 
     def on_connect(self, func: ConnectHook) -> ConnectHook:
         """Register the connect hook (synchronous: it runs before the upgrade).

@@ -25,6 +25,7 @@ import msgspec
 from fastcomm import __version__
 from fastcomm import auth as _auth
 from fastcomm.config import BYTES, DURATIONS, HELP, SIZES, Config, build_config
+from fastcomm.contract import asyncapi_document, jsonschema_document, typescript_module
 from fastcomm.errors import AppLoadError, ConfigError, StartupError
 from fastcomm.loader import load_app
 from fastcomm.logs import configure_logging
@@ -36,6 +37,7 @@ __all__ = ["build_parser", "main"]
 
 PROG = "fastcomm"
 USAGE_ERROR = 2
+SCHEMA_FORMATS = ("asyncapi", "typescript", "jsonschema")
 # `app` is the positional APP; `namespaces` is structured and lives in the TOML file only.
 _SETTINGS = tuple(f for f in msgspec.structs.fields(Config) if f.name not in ("app", "namespaces"))
 
@@ -106,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_serve(commands)
     _add_bench(commands)
+    _add_schema(commands)
     return parser
 
 
@@ -141,6 +144,29 @@ def _add_bench(commands: argparse._SubParsersAction[_Parser]) -> None:
     bench.set_defaults(run=run_bench)
 
 
+def _add_schema(commands: argparse._SubParsersAction[_Parser]) -> None:
+    schema = commands.add_parser(
+        "schema",
+        help="print the app's contract: AsyncAPI 3, TypeScript types or JSON Schema",
+        description="Print the contract of APP's messages (its requests, their results, its "
+        "pushes and the built-in protocol) on stdout. Errors: one line on stderr, exit 2.",
+    )
+    schema.add_argument("app", metavar="APP", help="the fastcomm.App: module:attr or file.py:attr")
+    schema.add_argument("--format", required=True, choices=SCHEMA_FORMATS, help="what to print")
+    schema.set_defaults(run=_schema)
+
+
+def _schema(args: argparse.Namespace) -> int:
+    spec = load_app(args.app).contract()
+    if args.format == "typescript":
+        text = typescript_module(spec)
+    else:
+        make = asyncapi_document if args.format == "asyncapi" else jsonschema_document
+        text = msgspec.json.format(msgspec.json.encode(make(spec))).decode() + "\n"
+    sys.stdout.write(text)
+    return 0
+
+
 def _add_serve(commands: argparse._SubParsersAction[_Parser]) -> None:
     serve = commands.add_parser(
         "serve",
@@ -154,7 +180,8 @@ def _add_serve(commands: argparse._SubParsersAction[_Parser]) -> None:
         "seconds or take a unit: 500ms, 10s, 5m, 1h.",
         epilog="HTTP GET endpoints on the WebSocket port: /healthz (200 while the process "
         "runs), /readyz (200 when accepting connections, 503 while starting or draining), "
-        "/status (JSON counters), /metrics (Prometheus text), /demo with --demo. With "
+        "/status (JSON counters), /metrics (Prometheus text), /asyncapi.json and /docs "
+        "(the app's contract) unless --no-docs, /demo with --demo. With "
         "--api-key, the HTTP API: POST /api/<command>, on the WebSocket port with "
         "--transport granian, on --api-port with picows (which serves none without it). "
         "Errors: one line on stderr, exit status 2.",

@@ -53,6 +53,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     app: str | None = None
     echo: bool = False
     demo: bool = False
+    docs: bool = True
     transport: Literal["picows", "granian"] = "picows"
     workers: int = 1
     broker: Literal["memory"] = "memory"

@@ -20,6 +20,7 @@ HELP: dict[str, dict[str, tuple[str, str]]] = {
             "",
         ),
         "demo": ("serve the demo chat page at /demo", ""),
+        "docs": ("serve the app's contract at /asyncapi.json and its page at /docs", ""),
         "transport": ("what serves the sockets", ""),
         "workers": (
             "granian worker processes (--transport granian); more than 1 is allowed once a "

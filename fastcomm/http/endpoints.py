@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from fastcomm.contract.asyncapi import asyncapi_document
 from fastcomm.http.metrics import metrics_endpoint
-from fastcomm.http.types import Request, Response
+from fastcomm.http.types import Request, Response, header
 from fastcomm.node.status import status_snapshot
-from fastcomm.web.assets import DEMO_PATH, asset, asset_paths
+from fastcomm.web.assets import DEMO_PATH, DOCS_PATH, asset, asset_paths
 
 if TYPE_CHECKING:
     from fastcomm.node.admission import Refuse
@@ -38,7 +39,8 @@ class Endpoints:
     """Path -> endpoint of one node; GET (and HEAD) only, 404 for unknown paths.
 
     Built with ``/healthz``, ``/readyz``, ``/status``, ``/metrics``, the
-    JavaScript client (``/fastcomm.js``...) and, with ``demo``, ``/demo``.
+    JavaScript client (``/fastcomm.js``...), with ``demo`` ``/demo`` and, with
+    ``docs`` (the default), the app's contract: ``/asyncapi.json`` and ``/docs``.
     """
 
     def __init__(self, node: Node) -> None:
@@ -49,15 +51,19 @@ class Endpoints:
             "/status": self.status,
             "/metrics": metrics_endpoint(node),
         }
-        for path in asset_paths(demo=node.config.demo):
+        config = node.config
+        for path in asset_paths(demo=config.demo, docs=config.docs):
             self.routes[path] = self._asset
+        if config.docs:
+            self.routes["/asyncapi.json"] = self.asyncapi
+        self._asyncapi: tuple[tuple[str, int], bytes] | None = None
 
     def _asset(self, request: Request) -> Response:
-        found = asset(request.path, demo=True)  # the routes hold only the paths allowed
+        found = asset(request.path, demo=True, docs=True)  # the routes hold the paths allowed
         if found is None:
             return Response(404, b"404 not found\n")
         body, content_type = found
-        if request.path == DEMO_PATH:
+        if request.path in (DEMO_PATH, DOCS_PATH):
             return Response(200, body, content_type)
         # Public files: a page on another origin may import the module from here.
         return Response(200, body, content_type, _ANY_ORIGIN)
@@ -81,3 +87,21 @@ class Endpoints:
     def status(self, request: Request) -> Response:
         body = _json.encode(status_snapshot(self.node))
         return Response(200, body, "application/json", _NO_STORE)
+
+    def asyncapi(self, request: Request) -> Response:
+        """The AsyncAPI 3 document of the app; the servers' host and port default to
+        the request's ``Host`` (the last one asked for is kept: the app is fixed)."""
+        config = self.node.config
+        host, port = config.host, config.port
+        named = header(request, "host") or ""
+        name, _, number = named.rpartition(":")
+        if name and number.isdigit() and "]" not in number:
+            host, port = name, int(number)
+        if self._asyncapi is None or self._asyncapi[0] != (host, port):
+            spec = self.node.app.contract()
+            api = f"http://{host}:{config.api_port or port}/api/openapi.json"  # picows: its own
+            document = asyncapi_document(
+                spec, host=host, port=port, path=config.path, openapi_url=api
+            )
+            self._asyncapi = ((host, port), _json.encode(document))
+        return Response(200, self._asyncapi[1], "application/json", _ANY_ORIGIN)

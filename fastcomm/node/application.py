@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from fastcomm.channels.broker import Broker
 from fastcomm.channels.hooks import ChannelHooks
+from fastcomm.contract.spec import Spec
 from fastcomm.protocol.messages import Message
 from fastcomm.sessions.identity import ConnectRequest, Identity
 
@@ -36,3 +37,5 @@ class Application(Protocol):
 
     @property
     def broker(self) -> Broker | None: ...
+
+    def contract(self) -> Spec: ...

@@ -186,8 +186,16 @@ export interface ClientOptions {
   WebSocket?: typeof WebSocket;
 }
 
-export declare class Client extends Emitter<ClientEvents> {
-  static connect(url: string, options?: ClientOptions): Promise<Client>;
+/** Request type -> its message and its result, e.g. the `Calls` that
+ * `fastcomm schema APP --format typescript` generates: `Client<Calls>` checks each
+ * `call` by its `type` field and types its result. */
+export type CallMap = { [type: string]: { request: { type: string }; result: unknown } };
+
+/** A client without a `CallMap`: any message, an `unknown` result. */
+export type AnyCalls = { [type: string]: { request: { type: string } & Record<string, unknown>; result: unknown } };
+
+export declare class Client<C extends CallMap = AnyCalls> extends Emitter<ClientEvents> {
+  static connect<C extends CallMap = AnyCalls>(url: string, options?: ClientOptions): Promise<Client<C>>;
   constructor(url: string, options?: ClientOptions);
   url: string;
   token: ClientOptions["token"];
@@ -206,7 +214,7 @@ export declare class Client extends Emitter<ClientEvents> {
   /** Open the first connection; rejects with ConnectionClosed (not retried). */
   open(): Promise<Welcome>;
   request<R = Record<string, unknown>>(msg: { type: string } & Record<string, unknown>, options?: RequestOptions): Promise<R>;
-  call<R = unknown>(msg: { type: string } & Record<string, unknown>, options?: RequestOptions): Promise<R>;
+  call<K extends keyof C & string>(msg: { type: K } & C[K]["request"], options?: RequestOptions): Promise<C[K]["result"]>;
   send(msg: { type: string } & Record<string, unknown>): void;
   /** Subscribe; after a subscribe of `channel` timed out, first waits (within the timeout) for its undoing. */
   subscribe(channel: string, options?: { recover?: boolean } & RequestOptions): Promise<Subscription>;

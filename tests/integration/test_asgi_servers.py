@@ -66,6 +66,9 @@ async def test_fastapi_mount_serves_ws_and_endpoints_below_the_prefix(
         assert realtime.node is not None and realtime.node.accepting
         assert await http_get(port, "/hello") == (200, b'{"hello":"world"}')
         assert (await http_get(port, "/healthz"))[0] == 404  # FastAPI's, not ours
+        code, body = await http_get(port, "/realtime/asyncapi.json")  # the contract, below it
+        assert code == 200 and "add" in json.loads(body)["operations"]
+        assert (await http_get(port, "/realtime/docs"))[0] == 200
         url = f"ws://127.0.0.1:{port}/realtime/ws"
         async with await fastcomm.Client.connect(url) as client:
             assert await client.call(Add(a=2, b=3)) == 5

@@ -1,6 +1,6 @@
 """The package's layers, checked from its imports.
 
-protocol -> sessions, routing, channels -> node -> http -> transports ->
+protocol -> contract -> sessions, routing, channels -> node -> http -> transports ->
 app/server -> client, loadgen, cli. A module imports (at run time, anywhere
 in the module) only its own layer and the ones below; imports under
 ``if TYPE_CHECKING:`` are for annotations and may point anywhere above the
@@ -26,6 +26,7 @@ LAYERS: list[set[str]] = [
     {"errors", "stats", "units", "suggest", "config", "config_checks", "config_help"}
     | {"logs", "version"},
     {"protocol", "web"},
+    {"contract"},
     {"sessions", "routing", "channels"},
     {"node"},
     {"http"},

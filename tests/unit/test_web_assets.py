@@ -24,6 +24,14 @@ def test_library_is_always_served_and_the_demo_only_when_asked() -> None:
     assert asset("/fastcomm.js")[0] is asset("/fastcomm.js")[0]  # type: ignore[index]  # cached
 
 
+def test_the_docs_page_is_served_only_with_docs() -> None:
+    assert asset_paths(docs=True)[-1] == "/docs"
+    assert asset_paths(demo=True, docs=True)[-2:] == ("/demo", "/docs")
+    assert asset("/docs") is None
+    page, kind = asset("/docs", docs=True) or (b"", "")
+    assert kind == "text/html; charset=utf-8" and b"<!doctype html>" in page
+
+
 def test_demo_config_enables_join_leave_after_configured_namespaces(tmp_path: Path) -> None:
     assert build_config({}, env={}).namespaces == ()
     toml = tmp_path / "fastcomm.toml"
