@@ -52,10 +52,11 @@ APPLICATION = """() => {
 
 @pytest.fixture
 def tour(tmp_path: Path) -> Iterator[ChildServer]:
-    """The README's myapp.py (``add`` and a connect hook: user = token), served
-    by the README's command."""
+    """The README's myapp.py (``add`` and a connect hook: user = token), served by
+    the command BROWSER.md starts with (its first block)."""
+    assert first(BROWSER) == ("serve", block("serve", BROWSER))
     (tmp_path / "myapp.py").write_text(block("tour"))
-    [argv] = commands(block("serve"), {"8000": "{port}"})
+    [argv] = commands(block("serve", BROWSER), {"8000": "{port}"})
     with ChildServer(argv, name="the tour", env=ENV, cwd=tmp_path, ready="/readyz") as server:
         yield server
 
