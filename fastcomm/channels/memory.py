@@ -121,6 +121,11 @@ class MemoryBroker:
         return f"<MemoryBroker streams={len(self._streams)} subscribed={len(self._subs)}>"
 
     @property
+    def nodes(self) -> int:
+        """Handles open on this broker (nodes using it)."""
+        return len(self._handles)
+
+    @property
     def streams(self) -> int:
         """Streams held (channels published to and not dropped since)."""
         return len(self._streams)
