@@ -104,6 +104,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     history_max_bytes: int = 16 * MiB
     max_history_bytes: int = 256 * MiB
     presence: bool = True
+    presence_ttl: float = 60.0
     join_leave: bool = False
     client_publish: bool = True
     namespaces: tuple[Namespace, ...] = ()

@@ -32,6 +32,7 @@ _POSITIVE = (
     "max_history_bytes",
     "max_channel_length",
     "handshake_timeout",
+    "presence_ttl",
     "heartbeat",
     "heartbeat_timeout",
     "read_buffer_size",

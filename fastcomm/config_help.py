@@ -97,6 +97,10 @@ HELP: dict[str, dict[str, tuple[str, str]]] = {
             BYTES,
         ),
         "presence": ("track who is subscribed", ""),
+        "presence_ttl": (
+            "a member whose node stops refreshing it (a node that died) is gone after this",
+            SECONDS,
+        ),
         "join_leave": ("send join/leave events to subscribers", ""),
         "client_publish": ("let clients publish", ""),
         "namespaces": ("per-pattern channel settings (TOML [[namespaces]] only)", ""),

@@ -114,12 +114,26 @@ class Channels(Protocol):
         """
         ...
 
-    async def presence_add(self, channel: str, member: Member) -> None:
-        """Add (or replace) ``member`` in the channel's presence, keyed by its session."""
+    async def presence_add(self, channel: str, member: Member, ttl: float = 0.0) -> None:
+        """Add (or replace) ``member`` in the channel's presence, keyed by its session.
+        With ``ttl`` > 0 the member expires that many seconds later unless kept
+        (:meth:`presence_keep`): a node that dies leaves no member behind for long.
+        No ``leave`` event is delivered for an expired member."""
         ...
 
     async def presence_remove(self, channel: str, session: str) -> None:
         """Remove a session from the channel's presence; no error if absent."""
+        ...
+
+    async def presence_leave(self, session: str, channels: list[str]) -> None:
+        """Remove ``session`` from the presence of every channel in ``channels``, in
+        one call (a connection that goes leaves all its channels at once)."""
+        ...
+
+    async def presence_keep(self, present: list[tuple[str, str]], ttl: float) -> None:
+        """Push back to ``ttl`` seconds from now the expiry of each ``(channel,
+        session)`` still a member (one call for a batch of a node's live members);
+        pairs that are not members are ignored."""
         ...
 
     async def presence(self, channel: str) -> list[Member]:

@@ -92,9 +92,26 @@ class Channels:
         self.max_channels = config.max_channels
         self.max_channel_length = config.max_channel_length
         self.history_bytes = config.history_max_bytes
+        self.presence_ttl = self.subscriptions.presence_ttl = config.presence_ttl
         self.attached = self.subscriptions.attached
         self.detached = self.subscriptions.detached
         self.drop = self.subscriptions.drop
+
+    async def keep_presence(self, batch: int = 1024) -> None:
+        """Push back the expiry of this node's live members, ``batch`` at a time: what
+        keeps them listed while this node lives (the node's sweep calls it)."""
+        present = [
+            (name, conn.session_id)
+            for name, state in self.hub.channels.items()
+            for conns in state.groups.values()
+            for conn in conns
+        ]
+        for start in range(0, len(present), batch):
+            try:
+                await self.broker.presence_keep(present[start : start + batch], self.presence_ttl)
+            except Exception as exc:  # noqa: BLE001 - retried at the next sweep
+                log.warning("keeping presence failed: %r", exc)
+                return
 
     def routes(self) -> dict[type[Message], Route]:
         """The built-in channel requests and their routes."""

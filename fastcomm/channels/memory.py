@@ -31,6 +31,7 @@ from typing import Any
 import msgspec
 
 from fastcomm.channels.broker import Deliver, HistoryPage, StreamPosition
+from fastcomm.channels.members import Members
 from fastcomm.channels.streams import Stream
 from fastcomm.protocol.channel_messages import Join, Leave, Member, Publication
 
@@ -59,6 +60,8 @@ class _Handle:
         self.position = broker.position
         self.presence_add = broker.presence_add
         self.presence_remove = broker.presence_remove
+        self.presence_leave = broker.presence_leave
+        self.presence_keep = broker.presence_keep
         self.presence = broker.presence
 
     def __repr__(self) -> str:
@@ -113,7 +116,7 @@ class MemoryBroker:
         self._streams: OrderedDict[str, Stream] = OrderedDict()  # least recently touched first
         self._subs: dict[str, dict[_Handle, None]] = {}
         self._handles: set[_Handle] = set()
-        self._presence: dict[str, dict[str, Member]] = {}
+        self._presence = Members(clock)
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
 
@@ -241,17 +244,22 @@ class MemoryBroker:
         return StreamPosition(stream.epoch, stream.offset)
 
     # -- presence --------------------------------------------------------------
-    async def presence_add(self, channel: str, member: Member) -> None:
-        self._presence.setdefault(channel, {})[member.session] = member
+    async def presence_add(self, channel: str, member: Member, ttl: float = 0.0) -> None:
+        self._presence.add(channel, member, ttl)
+        if ttl > 0:
+            self._arm()
 
     async def presence_remove(self, channel: str, session: str) -> None:
-        members = self._presence.get(channel)
-        if members is not None and members.pop(session, None) is not None and not members:
-            del self._presence[channel]
+        self._presence.remove(channel, session)
+
+    async def presence_leave(self, session: str, channels: list[str]) -> None:
+        self._presence.leave(session, channels)
+
+    async def presence_keep(self, present: list[tuple[str, str]], ttl: float) -> None:
+        self._presence.keep(present, ttl)
 
     async def presence(self, channel: str) -> list[Member]:
-        members = self._presence.get(channel)
-        return list(members.values()) if members else []
+        return self._presence.of(channel)
 
     # -- node subscriptions ----------------------------------------------------
     def _unsubscribe(self, channel: str, handle: _Handle) -> None:
@@ -287,5 +295,6 @@ class MemoryBroker:
                 gone.append(channel)
         for channel in gone:
             self._drop(channel)
-        if self._streams:
+        self._presence.expire()
+        if self._streams or self._presence.expiring:
             self._arm()

@@ -17,12 +17,16 @@ __all__ = ["enter", "leave"]
 log = logging.getLogger("fastcomm.channels")
 
 
-async def enter(broker: Channels, namespaces: Namespaces, conn: Connection, channel: str) -> None:
-    """Add the connection to the channel's presence and publish ``join``, as enabled."""
+async def enter(
+    broker: Channels, namespaces: Namespaces, conn: Connection, channel: str, ttl: float
+) -> None:
+    """Add the connection to the channel's presence (expiring after ``ttl`` seconds
+    unless kept) and publish ``join``, as enabled."""
     options = namespaces.resolve(channel)
     try:
         if options.presence:
-            await broker.presence_add(channel, Member(conn.session_id, conn.user, conn.meta))
+            member = Member(conn.session_id, conn.user, conn.meta)
+            await broker.presence_add(channel, member, ttl)
         if options.join_leave:
             await broker.publish_event(channel, Join(channel, conn.session_id, conn.user))
     except Exception:
@@ -32,13 +36,19 @@ async def enter(broker: Channels, namespaces: Namespaces, conn: Connection, chan
 async def leave(
     broker: Channels, namespaces: Namespaces, session: str, user: str | None, names: list[str]
 ) -> None:
-    """Remove ``session`` from the presence of each channel and publish ``leave``."""
-    for channel in names:
-        options = namespaces.resolve(channel)
+    """Remove ``session`` from the presence of every channel (one broker call) and
+    publish ``leave`` where enabled."""
+    resolved = [(channel, namespaces.resolve(channel)) for channel in names]
+    present = [channel for channel, options in resolved if options.presence]
+    if present:
         try:
-            if options.presence:
-                await broker.presence_remove(channel, session)
-            if options.join_leave:
+            await broker.presence_leave(session, present)
+        except Exception:  # no leave events either: the members are still listed
+            log.exception("leaving presence of %r failed", present[0])
+            return
+    for channel, options in resolved:
+        if options.join_leave:
+            try:
                 await broker.publish_event(channel, Leave(channel, session, user))
-        except Exception:
-            log.exception("leaving presence of %r failed", channel)
+            except Exception:
+                log.exception("leaving presence of %r failed", channel)

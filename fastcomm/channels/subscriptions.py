@@ -135,6 +135,7 @@ class Subscriptions:
         self.hooks = hooks
         self.spawn = spawn
         self.fail = fail
+        self.presence_ttl = 0.0  # seconds a presence record lives unless kept; 0: forever
 
     # -- set-up ----------------------------------------------------------------------
     def start(self, conn: Connection, msg: Subscribe | None, channel: str, entry: Joiner,
@@ -178,7 +179,7 @@ class Subscriptions:
                 error = WireError(ErrorCode.UNAVAILABLE, "channel backend unavailable")
                 self._refuse(conn, channel, entry, msg, error)
                 return
-            await presence.enter(self.broker, self.namespaces, conn, channel)
+            await presence.enter(self.broker, self.namespaces, conn, channel, self.presence_ttl)
         finally:
             entry.settle()
 

@@ -247,9 +247,12 @@ class Node:
             self.app.node = None
 
     async def _sweep(self) -> None:
-        """Once per period: refill rate buckets, ping idle peers, drop dead ones."""
+        """Once per period: refill rate buckets, ping idle peers, drop dead ones; every
+        third of ``presence_ttl``, keep this node's presence records alive."""
         config = self.config
         period = min(1.0, config.heartbeat / 4, config.heartbeat_timeout / 4)
+        period = min(period, config.presence_ttl / 4)
+        keep_presence_at = time.monotonic() + config.presence_ttl / 3
         refill, burst = config.rate_limit * period, float(config.rate_burst)
         frame_refill, frame_burst = self._frame_rate * period, self._frame_burst
         while True:
@@ -274,6 +277,9 @@ class Node:
                 elif conn.idle >= config.heartbeat and conn.transport.ping():
                     conn.ping_sent = now
             self.sessions.expire()
+            if now >= keep_presence_at:
+                keep_presence_at = now + config.presence_ttl / 3
+                self.router.spawn(self.channels.keep_presence())
             self.memory.check(self.stats.slow_consumers, self.outbound.paused)
 
 

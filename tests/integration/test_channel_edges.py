@@ -83,13 +83,17 @@ class FlakyBroker(MemoryBroker):
         await self._step("position")
         return await super().position(channel)
 
-    async def presence_add(self, channel: str, member: Member) -> None:
+    async def presence_add(self, channel: str, member: Member, ttl: float = 0.0) -> None:
         await self._step("presence_add")
-        await super().presence_add(channel, member)
+        await super().presence_add(channel, member, ttl)
 
     async def presence_remove(self, channel: str, session: str) -> None:
         await self._step("presence_remove")
         await super().presence_remove(channel, session)
+
+    async def presence_leave(self, session: str, channels: list[str]) -> None:
+        await self._step("presence_remove")
+        await super().presence_leave(session, channels)
 
     async def presence(self, channel: str) -> list[Member]:
         await self._step("presence")

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import fastcomm
 from fastcomm.channels.memory import MemoryBroker
+from fastcomm.config import Namespace
 from tests.integration.conftest import running
 from tests.integration.test_channels import Peer, offsets
+from tests.waiting import eventually
 
 
 def app_on(broker: MemoryBroker) -> fastcomm.App:
@@ -55,5 +57,50 @@ async def test_a_node_stopping_closes_only_its_handle() -> None:
             (msg,) = await b.messages(1)
             assert msg["data"] == "after"
             assert broker.nodes == 1  # the staying node's handle
+    finally:
+        await broker.close()
+
+
+class CountingBroker(MemoryBroker):
+    """Counts the batches of presence kept alive."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.keeps = 0
+
+    async def presence_keep(self, present: list[tuple[str, str]], ttl: float) -> None:
+        self.keeps += 1
+        await super().presence_keep(present, ttl)
+
+
+async def test_a_dead_nodes_members_leave_presence_within_presence_ttl() -> None:
+    broker = CountingBroker()
+    rooms = (Namespace(pattern="room", join_leave=True),)
+    options = {"presence_ttl": 0.4, "namespaces": rooms}  # kept every 0.13 s by live nodes
+    try:
+        async with (
+            running(app_on(broker), **options) as dying,
+            running(app_on(broker), **options) as living,
+        ):
+            a, b = await Peer.connect(dying.url), await Peer.connect(living.url)
+            await a.subscribe("room")
+            await b.subscribe("room")
+            assert (await b.recv())["type"] == "join"  # its own
+
+            async def sessions() -> set[str]:
+                return {m.session for m in await living.app.presence("room")}
+
+            assert await sessions() == {a.session, b.session}
+            await eventually(lambda: broker.keeps >= 4, 5, "the nodes keep their members")
+            assert await sessions() == {a.session, b.session}  # kept beyond one ttl
+            sweeper = dying.node._sweeper
+            assert sweeper is not None
+            sweeper.cancel()  # the node dies: it keeps nothing and says nothing
+
+            async def only_b() -> bool:
+                return await sessions() == {b.session}
+
+            await eventually(only_b, 5, "the dead node's member expires")
+            await b.nothing_pending()  # no leave event for an expired member
     finally:
         await broker.close()

@@ -259,3 +259,30 @@ async def test_presence_add_replace_remove_list(backend: Backend) -> None:
     assert await broker.presence("a") == [Member("s2", None)]
     await broker.presence_remove("a", "s2")
     assert await broker.presence("a") == []
+
+
+async def test_presence_with_a_ttl_expires_unless_kept(backend: Backend) -> None:
+    broker = backend.broker
+    await broker.presence_add("a", Member("kept", None), ttl=10.0)
+    await broker.presence_add("a", Member("dead", None), ttl=10.0)
+    await broker.presence_add("b", Member("kept", None), ttl=10.0)
+    await broker.presence_add("a", Member("forever", None))
+    backend.advance(6)
+    await broker.presence_keep([("a", "kept"), ("b", "kept"), ("a", "nobody")], 10.0)
+    backend.advance(6)  # 12 s: "dead" was not kept
+    assert sorted(m.session for m in await broker.presence("a")) == ["forever", "kept"]
+    assert [m.session for m in await broker.presence("b")] == ["kept"]
+    assert await broker.presence("nobody") == []
+
+
+async def test_presence_leave_removes_a_session_from_many_channels_at_once(
+    backend: Backend,
+) -> None:
+    broker = backend.broker
+    for channel in ("a", "b", "c"):
+        await broker.presence_add(channel, Member("s1", None), ttl=60.0)
+        await broker.presence_add(channel, Member("s2", None), ttl=60.0)
+    await broker.presence_leave("s1", ["a", "b", "never"])
+    assert [m.session for m in await broker.presence("a")] == ["s2"]
+    assert [m.session for m in await broker.presence("b")] == ["s2"]
+    assert sorted(m.session for m in await broker.presence("c")) == ["s1", "s2"]
