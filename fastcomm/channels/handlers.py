@@ -23,6 +23,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from fastcomm.channels import presence
 from fastcomm.channels.broker import Broker
 from fastcomm.channels.hooks import (
     PUBLISH_REFUSED,
@@ -85,33 +86,27 @@ class Channels:
         self.fail = fail
         self.hub = Hub(broker, spawn)
         self.broker = self.hub.broker  # this node's handle
+        self.presence_ttl = config.presence_ttl
         self.subscriptions = Subscriptions(
-            self.hub, self.broker, self.namespaces, hooks, spawn, fail
+            self.hub, self.broker, self.namespaces, hooks, spawn, fail, self.presence_ttl
         )
         self.max_subscriptions = config.max_subscriptions
         self.max_channels = config.max_channels
         self.max_channel_length = config.max_channel_length
         self.history_bytes = config.history_max_bytes
-        self.presence_ttl = self.subscriptions.presence_ttl = config.presence_ttl
         self.attached = self.subscriptions.attached
         self.detached = self.subscriptions.detached
         self.drop = self.subscriptions.drop
 
-    async def keep_presence(self, batch: int = 1024) -> None:
-        """Push back the expiry of this node's live members, ``batch`` at a time: what
-        keeps them listed while this node lives (the node's sweep calls it)."""
-        present = [
+    async def keep_presence(self) -> None:
+        """Keep this node's live members listed (the node's sweep calls it)."""
+        live = [
             (name, conn.session_id)
             for name, state in self.hub.channels.items()
             for conns in state.groups.values()
             for conn in conns
         ]
-        for start in range(0, len(present), batch):
-            try:
-                await self.broker.presence_keep(present[start : start + batch], self.presence_ttl)
-            except Exception as exc:  # noqa: BLE001 - retried at the next sweep
-                log.warning("keeping presence failed: %r", exc)
-                return
+        await presence.keep(self.broker, live, self.presence_ttl)
 
     def routes(self) -> dict[type[Message], Route]:
         """The built-in channel requests and their routes."""
@@ -148,7 +143,7 @@ class Channels:
             return
         verdict = self._check(msg, conn, self.hooks.subscribe, conn, channel)
         if verdict is not False:
-            self.subscriptions.start(conn, msg, channel, Joiner(conn), verdict, msg.recover)
+            self.subscriptions.start(Joiner(conn), channel, msg, verdict, msg.recover)
 
     def _check(
         self, msg: Message, conn: Connection, hook: Callable[..., Any] | None, *args: Any

@@ -204,11 +204,9 @@ class Hub:
         if state is None or state.pending.get(entry.conn) is not entry:
             self.reserve(channel, entry)
             state = self.channels[channel]
-        if state.ready is not None:
+        if state.ready is not None:  # a failed one takes its state with it: done is ready
             if not state.ready.done():
                 await asyncio.shield(state.ready)
-            else:
-                state.ready.result()
             return
         ready = state.ready = asyncio.get_running_loop().create_future()
         try:

@@ -19,9 +19,12 @@ Position = tuple[str, int]
 
 def follows(epoch: str | None, offset: int, pub: Publication) -> bool:
     """True when ``pub`` is the next publication after ``epoch``/``offset`` (offset 0
-    is "nothing yet": the first publication of any epoch follows it)."""
-    if offset == 0 or epoch is None:
-        return pub.offset == 1 or epoch is None
+    is "nothing yet": the first publication of any epoch follows it; with no epoch
+    yet, anything does)."""
+    if epoch is None:
+        return True
+    if offset == 0:
+        return pub.offset == 1
     return pub.epoch == epoch and pub.offset == offset + 1
 
 

@@ -49,9 +49,11 @@ class Members:
         expires = self._clock() + ttl
         for channel, session in present:
             members = self._by_channel.get(channel)
-            entry = None if members is None else members.get(session)
+            if members is None:
+                continue
+            entry = members.get(session)
             if entry is not None and entry[1] != _FOREVER:
-                members[session] = (entry[0], expires)  # type: ignore[index]
+                members[session] = (entry[0], expires)
 
     def of(self, channel: str) -> list[Member]:
         members = self._by_channel.get(channel)

@@ -12,7 +12,10 @@ from fastcomm.protocol.channel_messages import Join, Leave, Member
 if TYPE_CHECKING:
     from fastcomm.sessions.connection import Connection
 
-__all__ = ["enter", "leave"]
+__all__ = ["enter", "keep", "leave"]
+
+KEEP_BATCH = 1024
+"""``(channel, session)`` pairs kept alive per broker call."""
 
 log = logging.getLogger("fastcomm.channels")
 
@@ -52,3 +55,14 @@ async def leave(
                 await broker.publish_event(channel, Leave(channel, session, user))
             except Exception:
                 log.exception("leaving presence of %r failed", channel)
+
+
+async def keep(broker: Channels, live: list[tuple[str, str]], ttl: float) -> None:
+    """Push back the expiry of the ``live`` members, :data:`KEEP_BATCH` per broker call;
+    a failure is logged and the rest waits for the next sweep."""
+    for start in range(0, len(live), KEEP_BATCH):
+        try:
+            await broker.presence_keep(live[start : start + KEEP_BATCH], ttl)
+        except Exception as exc:  # noqa: BLE001 - retried at the next sweep
+            log.warning("keeping presence failed: %r", exc)
+            return

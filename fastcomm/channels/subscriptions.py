@@ -2,9 +2,8 @@
 
 :class:`Subscriptions` owns every subscription of the node's connections
 while it is set up (the hub's ``pending`` is the one index of them) and the
-recovery that brings it live. One procedure serves a plain ``subscribe``, a
-``subscribe`` with ``recover`` and the restoration of a resumed session's
-subscriptions (:func:`bring_live`):
+recovery that brings it live. One procedure (:func:`bring_live`) serves
+``subscribe``, with or without ``recover``, and a resumed session's restore:
 
 1. register the subscription in the hub as catching up and make sure this
    node is subscribed in the broker; from then on every publication the
@@ -14,11 +13,10 @@ subscriptions (:func:`bring_live`):
    publications, then the buffer minus what the history already covered,
    and go live (:meth:`~fastcomm.channels.hub.Hub.go_live`).
 
-Step 1 before step 2 closes the window: a publication is either stored
-before the history read (so it is in the history) or delivered after the
-subscription started buffering (so it is in the buffer); offsets remove the
-overlap. A position at offset 0 ("nothing received") is recovered by any
-epoch's history from offset 1.
+Step 1 before step 2 closes the window: a publication is stored before the
+history read (it is in the history) or delivered after buffering began (it is
+in the buffer); offsets remove the overlap. Offset 0 ("nothing received") is
+recovered by any epoch's history from offset 1.
 """
 
 from __future__ import annotations
@@ -53,8 +51,7 @@ Fail = Callable[[Message, "Connection", Exception], None]
 """Answers a request with the error reply an exception stands for."""
 
 NOTHING: Position = ("", 0)
-"""The position of a subscription that received nothing (offset 0: any epoch follows);
-one shared tuple, so that the many silent channels of a session cost no tuple each."""
+"""The position of a subscription that received nothing (offset 0: any epoch follows)."""
 
 
 def is_recovered(epoch: str, since: int, page: HistoryPage) -> bool:
@@ -128,6 +125,7 @@ class Subscriptions:
         hooks: ChannelHooks,
         spawn: Spawn,
         fail: Fail,
+        presence_ttl: float = 0.0,
     ) -> None:
         self.hub = hub
         self.broker = broker
@@ -135,37 +133,43 @@ class Subscriptions:
         self.hooks = hooks
         self.spawn = spawn
         self.fail = fail
-        self.presence_ttl = 0.0  # seconds a presence record lives unless kept; 0: forever
+        self.presence_ttl = presence_ttl  # a presence record lives this long unless kept; 0: ever
 
     # -- set-up ----------------------------------------------------------------------
-    def start(self, conn: Connection, msg: Subscribe | None, channel: str, entry: Joiner,
-              verdict: Verdict, recover: Recover | None) -> None:  # fmt: skip
+    def start(
+        self,
+        entry: Joiner,
+        channel: str,
+        msg: Subscribe | None,
+        verdict: Verdict,
+        recover: Recover | None,
+    ) -> None:
         """Reserve ``channel`` for ``entry`` (limits and duplicates hold at once) and
         run its set-up as a task; ``msg`` is None when restoring a resumed session."""
         position = entry.position
-        conn.session.positions[channel] = position if position else NOTHING
+        entry.conn.session.positions[channel] = position if position else NOTHING
         self.hub.reserve(channel, entry)
-        self.spawn(self._join(conn, channel, entry, recover, verdict, msg))
+        self.spawn(self._join(entry, channel, msg, verdict, recover))
 
     async def _join(
         self,
-        conn: Connection,
-        channel: str,
         entry: Joiner,
-        recover: Recover | None,
-        verdict: Verdict,
+        channel: str,
         msg: Subscribe | None,
+        verdict: Verdict,
+        recover: Recover | None,
     ) -> None:
         """Await the authorization, catch up, enter presence; answer failures."""
+        conn = entry.conn
         try:
             try:
                 allowed = await granted(verdict)
             except Exception as exc:  # noqa: BLE001 - becomes an error reply
-                self._refuse(conn, channel, entry, msg, exc)
+                self._refuse(entry, channel, msg, exc)
                 return
             if not allowed:
                 error = WireError(ErrorCode.FORBIDDEN, SUBSCRIBE_REFUSED, {"channel": channel})
-                self._refuse(conn, channel, entry, msg, error)
+                self._refuse(entry, channel, msg, error)
                 return
             if entry.cancelled:
                 return
@@ -177,14 +181,14 @@ class Subscriptions:
             except Exception as exc:
                 log.warning("channel backend failed: %r", exc, exc_info=exc)
                 error = WireError(ErrorCode.UNAVAILABLE, "channel backend unavailable")
-                self._refuse(conn, channel, entry, msg, error)
+                self._refuse(entry, channel, msg, error)
                 return
             await presence.enter(self.broker, self.namespaces, conn, channel, self.presence_ttl)
         finally:
             entry.settle()
 
-    def _refuse(self, conn: Connection, channel: str, entry: Joiner, msg: Subscribe | None,
-                exc: Exception) -> None:  # fmt: skip
+    def _refuse(self, entry: Joiner, channel: str, msg: Subscribe | None, exc: Exception) -> None:
+        conn = entry.conn
         if entry.cancelled:
             return  # the connection is gone; detach kept what is resumable
         conn.session.positions.pop(channel, None)
@@ -243,7 +247,7 @@ class Subscriptions:
                 verdict = False
             entry = Joiner(conn, position)
             epoch, offset = position
-            self.start(conn, None, channel, entry, verdict, Recover(offset, epoch))
+            self.start(entry, channel, None, verdict, Recover(offset, epoch))
 
     # -- leaving ---------------------------------------------------------------------
     def leave(self, conn: Connection, channel: str) -> bool:
