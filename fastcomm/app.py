@@ -214,18 +214,20 @@ class App:
         :class:`ValueError` for an invalid channel name."""
         return await self.api.publish(channel, data)
 
-    def push(self, to: str, msg: Any) -> int:
-        """Send ``msg`` to a session (by id) or else to every session of a user;
-        returns how many connections got it."""
-        return self.api.push(to, msg)
+    async def push(self, to: str, msg: Any) -> int:
+        """Send ``msg`` to a session (by id) or else to every session of a user, on
+        whichever node they are; returns how many connections got it (on the nodes
+        that answered within ``command_timeout``)."""
+        return await self.api.push(to, msg)
 
     async def presence(self, channel: str) -> list[Member]:
         """Members present in ``channel``."""
         return await self.api.presence(channel)
 
-    def disconnect(self, session_id: str, code: int = 4003, reason: str = "") -> bool:
-        """Close a live session's connection; 4003 also revokes it (no resume)."""
-        return self.api.disconnect_session(session_id, code, reason)
+    async def disconnect(self, session_id: str, code: int = 4003, reason: str = "") -> bool:
+        """Close a live session's connection, on whichever node it is; 4003 also
+        revokes it (no resume). False if no node had it live."""
+        return await self.api.disconnect(session=session_id, code=code, reason=reason) > 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve this app as an ASGI application (uvicorn, granian, a FastAPI mount).

@@ -91,6 +91,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     heartbeat_timeout: float = 10.0
     drain_timeout: float = 10.0
     session_ttl: float = 300.0
+    session_checkpoint: float = 5.0
+    node_ttl: float = 15.0
+    command_timeout: float = 2.0
 
     # Auth (JWT on the connect hook when jwt_secret is set; see docs/AUTH.md)
     jwt_secret: str | None = None

@@ -80,6 +80,20 @@ HELP: dict[str, dict[str, tuple[str, str]]] = {
         "heartbeat_timeout": ("close 1001 if the pong takes longer", SECONDS),
         "drain_timeout": ("on SIGTERM/SIGINT, wait this long for handlers", SECONDS),
         "session_ttl": ("how long a disconnected session can be resumed", SECONDS),
+        "session_checkpoint": (
+            "how often live sessions' records (channel positions) are written; after a "
+            "node dies, its clients resume from the last one",
+            SECONDS,
+        ),
+        "node_ttl": (
+            "a node that stops announcing itself (a node that died) leaves the node "
+            "registry after this",
+            SECONDS,
+        ),
+        "command_timeout": (
+            "how long a server API call waits for the other nodes' answers",
+            SECONDS,
+        ),
     },
     "auth": {
         "jwt_secret": ("verify a JWT on every connection with this key", ""),

@@ -31,8 +31,17 @@ from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
 from fastcomm.protocol.channel_messages import Join, Leave, Member, Publication
+from fastcomm.sessions.record import SessionStore
 
-__all__ = ["Broker", "BrokerHandle", "Deliver", "Event", "HistoryPage", "StreamPosition"]
+__all__ = [
+    "Broker",
+    "BrokerHandle",
+    "Control",
+    "Deliver",
+    "Event",
+    "HistoryPage",
+    "StreamPosition",
+]
 
 Event = Publication | Join | Leave
 """What a broker delivers to a subscribed node: a publication or a presence event."""
@@ -40,6 +49,11 @@ Event = Publication | Join | Leave
 Deliver = Callable[[Event], None]
 """The node's callback for events of its subscribed channels, given once to
 :meth:`Broker.start`. Synchronous, must not raise."""
+
+
+Control = Callable[[bytes], None]
+"""The node's callback for control messages sent to it by other nodes
+(:meth:`BrokerHandle.send`), given to :meth:`Broker.start`. Must not raise."""
 
 
 class StreamPosition(NamedTuple):
@@ -63,7 +77,13 @@ class HistoryPage(NamedTuple):
 
 
 class Channels(Protocol):
-    """What every node sees of a broker's channels (shared by all nodes)."""
+    """What every node sees of a broker's channels (shared by all nodes), and the
+    session records they share (``sessions``)."""
+
+    @property
+    def sessions(self) -> SessionStore:
+        """The session records of every node sharing the broker."""
+        ...
 
     async def publish(
         self,
@@ -155,18 +175,37 @@ class BrokerHandle(Channels, Protocol):
         """Stop delivering ``channel`` to this node; no error if not subscribed."""
         ...
 
+    async def announce(self, info: bytes, ttl: float) -> None:
+        """List this node in the node registry with ``info`` for ``ttl`` seconds (a
+        node's heartbeat: it announces again before that time is up)."""
+        ...
+
+    async def nodes(self) -> dict[str, bytes]:
+        """The nodes listed and not expired, by uid, with their last ``info``."""
+        ...
+
+    async def send(self, data: bytes, node: str | None = None) -> None:
+        """Hand ``data`` to the ``control`` callback of the node ``node`` (by uid) or,
+        with None, of every other node: at most once, later than this call (never
+        inside it), in the order sent between two nodes, and in no particular order
+        with publications. Nothing happens for a node that is not there."""
+        ...
+
     async def close(self) -> None:
-        """Drop this node's subscriptions; the broker itself stays open."""
+        """Drop this node's subscriptions and registry entry; the broker stays open."""
         ...
 
 
 class Broker(Channels, Protocol):
     """Storage and transport of channel publications, history and presence."""
 
-    def start(self, deliver: Deliver) -> BrokerHandle:
+    def start(
+        self, deliver: Deliver, *, uid: str = "", control: Control | None = None
+    ) -> BrokerHandle:
         """A handle for one node: events of the channels it subscribes go to
-        ``deliver``. Called once by each node sharing the broker (no I/O: a
-        networked broker connects on first use)."""
+        ``deliver``, control messages addressed to it (by ``uid``; a random one if
+        empty) or broadcast go to ``control``. Called once by each node sharing the
+        broker (no I/O: a networked broker connects on first use)."""
         ...
 
     async def close(self) -> None:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fastcomm.channels import presence
-from fastcomm.channels.broker import Broker
+from fastcomm.channels.broker import Broker, Control
 from fastcomm.channels.hooks import (
     PUBLISH_REFUSED,
     SUBSCRIBE_REFUSED,
@@ -78,18 +78,29 @@ class Channels:
     """Channel features of one server (see the module docstring)."""
 
     def __init__(
-        self, config: Config, broker: Broker, hooks: ChannelHooks, spawn: Spawn, fail: Fail
+        self,
+        config: Config,
+        broker: Broker,
+        hooks: ChannelHooks,
+        spawn: Spawn,
+        fail: Fail,
+        *,
+        uid: str = "",
+        control: Control | None = None,
+        changed: Callable[[Connection], None] | None = None,
     ) -> None:
         self.namespaces = Namespaces(config)
         self.hooks = hooks
         self.spawn = spawn
         self.fail = fail
-        self.hub = Hub(broker, spawn)
+        self.hub = Hub(broker, spawn, uid=uid, control=control)
         self.broker = self.hub.broker  # this node's handle
         self.presence_ttl = config.presence_ttl
         self.subscriptions = Subscriptions(
             self.hub, self.broker, self.namespaces, hooks, spawn, fail, self.presence_ttl
         )
+        if changed is not None:
+            self.subscriptions.changed = changed
         self.max_subscriptions = config.max_subscriptions
         self.max_channels = config.max_channels
         self.max_channel_length = config.max_channel_length
@@ -97,6 +108,7 @@ class Channels:
         self.attached = self.subscriptions.attached
         self.detached = self.subscriptions.detached
         self.drop = self.subscriptions.drop
+        self.positions = self.subscriptions.positions
 
     async def keep_presence(self) -> None:
         """Keep this node's live members listed (the node's sweep calls it)."""

@@ -35,13 +35,13 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from fastcomm.channels.broker import Broker, BrokerHandle, Event
+from fastcomm.channels.broker import Broker, BrokerHandle, Control, Event
 from fastcomm.channels.gaps import repair
 from fastcomm.channels.joiner import Joiner, Position, follows
+from fastcomm.channels.state import ChannelState
 from fastcomm.protocol.channel_messages import Publication
 
 if TYPE_CHECKING:
-    from fastcomm.protocol.codec import Codec
     from fastcomm.sessions.connection import Connection
 
 __all__ = ["ChannelState", "Hub", "Joiner", "Position"]
@@ -51,50 +51,19 @@ log = logging.getLogger("fastcomm.channels")
 Spawn = Callable[[Coroutine[Any, Any, None]], None]
 
 
-class ChannelState:
-    """One channel with subscribers on this node.
-
-    ``groups`` holds live subscribers by codec (one encoding per group);
-    ``pending`` those being set up; ``epoch``/``offset`` is the last
-    publication fanned out (epoch None until the first); ``stopped`` the
-    positions of live subscribers whose send failed; ``ready`` resolves once
-    the broker subscription is in place (None until it is asked for);
-    ``held`` buffers deliveries while a gap is repaired.
-    """
-
-    __slots__ = ("epoch", "groups", "held", "name", "offset", "pending", "ready", "stopped")
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.groups: dict[Codec, dict[Connection, None]] = {}
-        self.pending: dict[Connection, Joiner] = {}
-        self.stopped: dict[Connection, Position] | None = None
-        self.epoch: str | None = None
-        self.offset = 0
-        self.ready: asyncio.Future[None] | None = None
-        self.held: list[Event] | None = None
-
-    def __len__(self) -> int:
-        return sum(map(len, self.groups.values())) + len(self.pending)
-
-    def caught_up(self, entry: Joiner) -> bool:
-        """True when ``entry`` has been sent exactly what this channel fanned out: not
-        less (it would miss some), not more (late deliveries must still be filtered)."""
-        if entry.epoch is None or entry.last != self.offset:
-            return False
-        return entry.epoch == self.epoch or self.offset == 0
-
-
 class Hub:
     """Channel -> subscribers on this node; subscribes the node to the broker as needed.
 
     ``broker`` is this node's handle on the (possibly shared) broker, taken with
-    :meth:`deliver` as its one delivery callback. ``spawn`` runs background
+    :meth:`deliver` as its one delivery callback (and ``uid``/``control`` for
+    the node's control messages, :meth:`Broker.start`). ``spawn`` runs background
     coroutines (the router's tracked tasks).
     """
 
-    def __init__(self, broker: Broker, spawn: Spawn) -> None:
-        self.broker: BrokerHandle = broker.start(self.deliver)
+    def __init__(
+        self, broker: Broker, spawn: Spawn, *, uid: str = "", control: Control | None = None
+    ) -> None:
+        self.broker: BrokerHandle = broker.start(self.deliver, uid=uid, control=control)
         self._spawn = spawn
         self.channels: dict[str, ChannelState] = {}
         self.gaps_repaired = 0
@@ -107,6 +76,18 @@ class Hub:
     def subscribers(self, channel: str) -> int:
         state = self.channels.get(channel)
         return 0 if state is None else len(state)
+
+    def position(self, conn: Connection, channel: str) -> Position | None:
+        """The last publication sent to ``conn`` on ``channel`` (None if unknown)."""
+        state = self.channels.get(channel)
+        if state is None:
+            return None
+        group = state.groups.get(conn.codec)
+        if group is not None and conn in group:
+            stopped = state.stopped.get(conn) if state.stopped else None
+            return stopped or (state.epoch or "", state.offset)
+        entry = state.pending.get(conn)
+        return None if entry is None else entry.position
 
     def joiner(self, conn: Connection, channel: str) -> Joiner | None:
         """The subscription of ``conn`` to ``channel`` being set up, if any."""

@@ -30,10 +30,12 @@ from typing import Any
 
 import msgspec
 
-from fastcomm.channels.broker import Deliver, HistoryPage, StreamPosition
+from fastcomm.channels.broker import Control, Deliver, HistoryPage, StreamPosition
 from fastcomm.channels.members import Members
+from fastcomm.channels.memory_nodes import MemoryHandle, NodeBus
 from fastcomm.channels.streams import Stream
 from fastcomm.protocol.channel_messages import Join, Leave, Member, Publication
+from fastcomm.sessions.memory_store import MemorySessionStore
 
 __all__ = ["ENTRY_OVERHEAD", "MemoryBroker"]
 
@@ -44,44 +46,6 @@ ENTRY_OVERHEAD = 120
 object, its deadline and the deque slots)."""
 
 _size_of = msgspec.msgpack.Encoder().encode
-
-
-class _Handle:
-    """One node's view of a :class:`MemoryBroker` (a
-    :class:`~fastcomm.channels.broker.BrokerHandle`)."""
-
-    def __init__(self, broker: MemoryBroker, deliver: Deliver) -> None:
-        self.broker = broker
-        self.deliver = deliver
-        self.channels: set[str] = set()
-        self.publish = broker.publish
-        self.publish_event = broker.publish_event
-        self.history = broker.history
-        self.position = broker.position
-        self.presence_add = broker.presence_add
-        self.presence_remove = broker.presence_remove
-        self.presence_leave = broker.presence_leave
-        self.presence_keep = broker.presence_keep
-        self.presence = broker.presence
-
-    def __repr__(self) -> str:
-        return f"<MemoryBroker handle subscribed={len(self.channels)}>"
-
-    async def subscribe(self, channel: str) -> None:
-        if channel not in self.channels:
-            self.channels.add(channel)
-            self.broker._subs.setdefault(channel, {})[self] = None
-
-    async def unsubscribe(self, channel: str) -> None:
-        if channel in self.channels:
-            self.channels.discard(channel)
-            self.broker._unsubscribe(channel, self)
-
-    async def close(self) -> None:
-        for channel in self.channels:
-            self.broker._unsubscribe(channel, self)
-        self.channels.clear()
-        self.broker._handles.discard(self)
 
 
 class MemoryBroker:
@@ -103,6 +67,7 @@ class MemoryBroker:
         sweep_interval: float = 5.0,
         max_streams: int = 100_000,
         max_history_bytes: int = 256 * 1024 * 1024,
+        max_detached_sessions: int = 1_000_000,
     ) -> None:
         self._clock = clock
         self.meta_ttl = meta_ttl
@@ -114,9 +79,11 @@ class MemoryBroker:
         self._epochs = count(1)
         self._empty = f"{self._prefix}0"  # the epoch of every channel with no stream
         self._streams: OrderedDict[str, Stream] = OrderedDict()  # least recently touched first
-        self._subs: dict[str, dict[_Handle, None]] = {}
-        self._handles: set[_Handle] = set()
+        self._subs: dict[str, dict[MemoryHandle, None]] = {}
+        self._handles: set[MemoryHandle] = set()
         self._presence = Members(clock)
+        self.bus = NodeBus(clock)
+        self.sessions = MemorySessionStore(max_detached_sessions, clock)
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
 
@@ -133,9 +100,12 @@ class MemoryBroker:
         """Streams held (channels published to and not dropped since)."""
         return len(self._streams)
 
-    def start(self, deliver: Deliver) -> _Handle:
-        handle = _Handle(self, deliver)
+    def start(
+        self, deliver: Deliver, *, uid: str = "", control: Control | None = None
+    ) -> MemoryHandle:
+        handle = MemoryHandle(self, deliver, uid or secrets.token_hex(8), control)
         self._handles.add(handle)
+        self.bus.handles[handle.uid] = handle
         return handle
 
     # -- streams ---------------------------------------------------------------
@@ -262,7 +232,7 @@ class MemoryBroker:
         return self._presence.of(channel)
 
     # -- node subscriptions ----------------------------------------------------
-    def _unsubscribe(self, channel: str, handle: _Handle) -> None:
+    def _unsubscribe(self, channel: str, handle: MemoryHandle) -> None:
         handles = self._subs.get(channel)
         if handles is not None:
             handles.pop(handle, None)
@@ -276,6 +246,7 @@ class MemoryBroker:
             self._timer = None
         self._subs.clear()
         self._handles.clear()
+        self.bus.handles.clear()
 
     # -- housekeeping ----------------------------------------------------------
     def _arm(self) -> None:

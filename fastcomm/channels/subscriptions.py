@@ -26,18 +26,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from fastcomm.channels import presence
-from fastcomm.channels.broker import BrokerHandle, HistoryPage
+from fastcomm.channels.broker import BrokerHandle
+from fastcomm.channels.catchup import bring_live, is_recovered
 from fastcomm.channels.hooks import SUBSCRIBE_REFUSED, ChannelHooks, Verdict, ask, granted
 from fastcomm.channels.hub import Hub, Joiner, Position, Spawn
 from fastcomm.channels.namespaces import Namespaces
 from fastcomm.errors import ErrorCode, WireError
-from fastcomm.protocol.channel_messages import (
-    Recover,
-    Subscribe,
-    Subscribed,
-    Unsubscribe,
-    Unsubscribed,
-)
+from fastcomm.protocol.channel_messages import Recover, Subscribe, Unsubscribe, Unsubscribed
 from fastcomm.protocol.messages import Message
 
 if TYPE_CHECKING:
@@ -54,64 +49,8 @@ NOTHING: Position = ("", 0)
 """The position of a subscription that received nothing (offset 0: any epoch follows)."""
 
 
-def is_recovered(epoch: str, since: int, page: HistoryPage) -> bool:
-    """True when ``page`` (read with ``since``, no limit) holds every publication
-    after offset ``since`` of ``epoch`` up to the stream top (from offset 1 of
-    any epoch when ``since`` is 0)."""
-    if since and (page.epoch != epoch or since > page.offset):
-        return False
-    if since == page.offset:
-        return True
-    pubs = page.publications
-    return bool(pubs) and pubs[0].offset == since + 1 and pubs[-1].offset == page.offset
-
-
-async def bring_live(
-    hub: Hub,
-    entry: Joiner,
-    channel: str,
-    rid: int | None,
-    recover: Recover | None,
-    *,
-    announce: bool = True,
-) -> bool:
-    """Bring ``entry`` live on ``channel``: send ``subscribed`` (with ``rid``; not at
-    all if ``announce`` is false: a request without id gets no success reply) and
-    what the client missed since ``recover``, if history still holds it.
-
-    Returns False, having sent nothing, if the entry was cancelled meanwhile.
-    Raises what the broker raised (the entry is then still registered; the
-    caller removes it).
-    """
-    await hub.enter(channel, entry)
-    if entry.cancelled:
-        return False
-    broker = hub.broker
-    page: HistoryPage | None = None
-    since = 0
-    if recover is None:
-        epoch, top = await broker.position(channel)
-    else:
-        since = recover.offset
-        page = await broker.history(channel, since=since)
-        epoch, top = page.epoch, page.offset
-        if not is_recovered(recover.epoch, since, page):
-            page = None
-    if entry.cancelled:
-        return False
-    # No await from here on: what the broker delivers meanwhile waits in the buffer.
-    conn = entry.conn
-    reply = Subscribed(rid, channel, top, epoch, page is not None)
-    if conn.send(reply) if announce else not conn.closed:
-        if page is None:
-            entry.epoch, entry.last = epoch, top
-        else:
-            entry.epoch, entry.last = epoch, since
-            for pub in page.publications:
-                if not entry.send(pub):
-                    break
-    hub.go_live(channel, entry)
-    return True
+def _unchanged(conn: Connection) -> None:
+    pass
 
 
 class Subscriptions:
@@ -134,6 +73,7 @@ class Subscriptions:
         self.spawn = spawn
         self.fail = fail
         self.presence_ttl = presence_ttl  # a presence record lives this long unless kept; 0: ever
+        self.changed: Callable[[Connection], None] = _unchanged  # went live, or was left
 
     # -- set-up ----------------------------------------------------------------------
     def start(
@@ -178,6 +118,7 @@ class Subscriptions:
             try:
                 if not await bring_live(self.hub, entry, channel, rid, recover, announce=announce):
                     return
+                self.changed(conn)
             except Exception as exc:
                 log.warning("channel backend failed: %r", exc, exc_info=exc)
                 error = WireError(ErrorCode.UNAVAILABLE, "channel backend unavailable")
@@ -207,39 +148,38 @@ class Subscriptions:
         (channels that never got ``subscribed`` are forgotten)."""
         session = conn.session
         positions = session.positions
-        left, quiet = [], []
+        left = []
         for channel in list(positions):
             entry = self.hub.joiner(conn, channel)
             if entry is not None:
                 entry.cancelled = True
                 entry.settle()
             position, joined = self.hub.leave(conn, channel)
-            if position is None or position[1] == 0:
+            if position is None:
                 del positions[channel]
-                if position is not None:
-                    quiet.append(channel)
             else:
                 positions[channel] = position
             if joined:
                 left.append(channel)
-        if quiet:  # a new, smaller dict: deleting keys does not shrink one
-            session.positions = dict(positions)
-            session.quiet = " ".join(quiet)
         if left:
             self.spawn(
                 presence.leave(self.broker, self.namespaces, conn.session_id, conn.user, left)
             )
+
+    def positions(self, conn: Connection) -> dict[str, Position]:
+        """The position of each subscription of a live ``conn`` now: what a
+        checkpoint of its session keeps (never ahead of what was sent)."""
+        hub, current = self.hub, {}
+        for channel, start in conn.session.positions.items():
+            current[channel] = hub.position(conn, channel) or start
+        return current
 
     def attached(self, conn: Connection, resumed: bool) -> None:
         """A resumed session: restore each subscription from its recorded position; if
         the subscribe hook now refuses (or the broker fails), push ``unsubscribed``."""
         if not resumed:
             return
-        session = conn.session
-        if session.quiet:
-            session.positions.update(dict.fromkeys(session.quiet.split(" "), NOTHING))
-            session.quiet = ""
-        for channel, position in list(session.positions.items()):
+        for channel, position in list(conn.session.positions.items()):
             try:
                 verdict = ask(self.hooks.subscribe, conn, channel)
             except Exception:
@@ -255,6 +195,7 @@ class Subscriptions:
         if conn.session.positions.pop(channel, None) is None:
             return False
         _, joined = self.hub.leave(conn, channel)
+        self.changed(conn)
         if joined:
             self.spawn(
                 presence.leave(self.broker, self.namespaces, conn.session_id, conn.user, [channel])

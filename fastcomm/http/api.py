@@ -67,10 +67,10 @@ class ApiBackend(Protocol):
         whose name matches ``pattern`` (``fnmatch``, ``*`` also matches ``:``) if given."""
         ...
 
-    async def info(self) -> dict[str, Any]:
-        """This node's stats, a msgspec-encodable dict; Centrifugo clients expect
-        ``uid``, ``name``, ``version``, ``num_clients``, ``num_users``,
-        ``num_channels``, ``num_subs`` and ``uptime``."""
+    async def nodes(self) -> list[dict[str, Any]]:
+        """Every node of the server (this one first), each a msgspec-encodable dict;
+        Centrifugo clients expect ``uid``, ``name``, ``version``, ``num_clients``,
+        ``num_users``, ``num_channels``, ``num_subs`` and ``uptime``."""
         ...
 
 
@@ -277,7 +277,7 @@ class HttpApi:
         return m.ChannelsResult({name: m.ChannelInfo(n) for name, n in counts.items()})
 
     async def info(self, req: m.InfoRequest) -> Result:
-        return m.InfoResult([await self.backend.info()])
+        return m.InfoResult(await self.backend.nodes())
 
 
 def _unrecoverable(since: m.Position, page: HistoryPage, limit: int | None) -> bool:

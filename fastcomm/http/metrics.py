@@ -73,8 +73,10 @@ class NodeCollector(Collector):
         yield _counter("fastcomm_connections", "WebSocket connections accepted.",
                        stats.connections_total)  # fmt: skip
         yield _gauge("fastcomm_sessions", "Live sessions.", len(node.sessions))
-        yield _gauge("fastcomm_sessions_resumable", "Detached sessions that can be resumed.",
-                     node.sessions.detached_count)  # fmt: skip
+        stored = node.sessions.stored()
+        if stored is not None:  # a store that cannot count its records has no gauge
+            text = "Session records in the store (live sessions' included)."
+            yield _gauge("fastcomm_sessions_resumable", text, stored)
         yield _gauge("fastcomm_users", "Distinct users with a live session.",
                      len(node.sessions.by_user))  # fmt: skip
         yield _counter("fastcomm_messages_received", "Whole messages received.",

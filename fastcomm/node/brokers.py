@@ -30,6 +30,7 @@ def make_broker(given: Broker | None, config: Config) -> tuple[Broker, bool]:
             meta_ttl=longest + _META_TTL_MARGIN,
             max_streams=config.max_streams,
             max_history_bytes=config.max_history_bytes,
+            max_detached_sessions=config.max_resumable_sessions,
         )
         return broker, True
     raise ConfigError(f"unknown broker {config.broker!r}")

@@ -28,15 +28,19 @@ from fastcomm.node.admission import Accept, Admission
 from fastcomm.node.api import ServerApi
 from fastcomm.node.application import Application
 from fastcomm.node.brokers import make_broker
+from fastcomm.node.cluster import Cluster
 from fastcomm.node.limits import connection_capacity
 from fastcomm.node.memory import MemoryReturn
+from fastcomm.node.opening import Opening
+from fastcomm.node.records import Records
+from fastcomm.node.sweep import sweep
 from fastcomm.protocol.codec import Codec
-from fastcomm.protocol.messages import Welcome
+from fastcomm.protocol.messages import Resume
 from fastcomm.routing.router import Router
-from fastcomm.sessions import resume
 from fastcomm.sessions.connection import Connection
 from fastcomm.sessions.identity import ConnectRequest
 from fastcomm.sessions.registry import SessionRegistry
+from fastcomm.sessions.session import Session
 from fastcomm.sessions.transport import Transport
 from fastcomm.stats import OutboundBudget, Stats
 
@@ -59,9 +63,9 @@ class Node:
     """One App served: see the module docstring.
 
     ``on_attach``/``on_detach`` are the extension points channel support
-    uses: called with each connection as it is attached (``(conn,
+    uses: called with each connection once it is welcomed (``(conn,
     resumed)``; again with ``resumed=True`` when its first message resumes a
-    session, :mod:`fastcomm.sessions.resume`) and the moment it is gone.
+    session, :mod:`fastcomm.node.opening`) and the moment it is gone.
     ``receive(conn, binary, payload)`` takes one whole, valid message (the
     router, or the echo endpoint).
     """
@@ -72,9 +76,6 @@ class Node:
         self.uid = secrets.token_hex(8)  # this node among others sharing a broker
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.stats = Stats()
-        self.sessions = SessionRegistry(
-            config.session_ttl, max_detached=config.max_resumable_sessions
-        )
         self.router = Router()
         self.on_attach: list[Callable[[Connection, bool], None]] = []
         self.on_detach: list[Callable[[Connection], None]] = []
@@ -83,18 +84,39 @@ class Node:
         self.draining = False
         self.max_connections = config.max_connections
         self.broker, self._owns_broker = make_broker(app.broker, config)
+        self.sessions = SessionRegistry(self.broker.sessions, config.session_ttl, self.uid)
         router = self.router
-        self.channels = Channels(config, self.broker, app.channel_hooks, router.spawn, router.fail)
+        self.api = ServerApi(self)
+        self.opening = Opening(self)
+        self.records = Records(self)
+        self.cluster = Cluster(
+            self.uid,
+            self.api.apply,
+            self.opening.close_taken,
+            router.spawn,
+            ttl=config.node_ttl,
+            timeout=config.command_timeout,
+        )
+        self.channels = Channels(
+            config,
+            self.broker,
+            app.channel_hooks,
+            router.spawn,
+            router.fail,
+            uid=self.uid,
+            control=self.cluster.control,
+            changed=self.records.changed,
+        )
+        self.cluster.handle = self.channels.broker
         for msg_type, route in self.channels.routes().items():
             router.add(msg_type, route)
         self.on_attach.append(self.channels.attached)
         self.on_detach.append(self.channels.detached)
-        resume.install(router, self.sessions, self.on_attach, config.rate_burst)
+        router.add(Resume, self.opening.resume)
         for msg_type, handler in app.handlers.items():
             self.router.add_handler(msg_type, handler)
         self.codecs: dict[str, Codec] = self.router.freeze()
         self.admission = Admission(self)
-        self.api = ServerApi(self)
         self.receive: Callable[[Connection, bool, bytes], None] = (
             self._echo if config.echo else self._route
         )
@@ -105,8 +127,8 @@ class Node:
         self._burst = float(config.rate_burst)
         # Echo mode serves conformance suites: no budget on frames.
         frame_burst = config.frame_burst or 4 * config.rate_burst + 100
-        self._frame_burst = float("inf") if config.echo else float(frame_burst)
-        self._frame_rate = config.frame_rate_limit or 4 * config.rate_limit + 100
+        self.frame_burst = float("inf") if config.echo else float(frame_burst)
+        self.frame_rate = config.frame_rate_limit or 4 * config.rate_limit + 100
         app.node = self
 
     def routed_counts(self) -> dict[str, int]:
@@ -115,9 +137,11 @@ class Node:
 
     # -- connections --------------------------------------------------------------
     def attach(self, transport: Transport, accept: Accept) -> Connection:
-        """Register an accepted connection: session (new or resumed), welcome, channels."""
+        """Register an accepted connection with a new session; its welcome goes out
+        once that session's record is written or the resumed one claimed
+        (:mod:`fastcomm.node.opening`)."""
         identity, request = accept.identity, accept.request
-        session, resumed = self.sessions.attach(identity.user, identity.meta, resume_token(request))
+        session = self.sessions.new(identity.user, identity.meta)
         conn = Connection(
             transport,
             accept.codec,
@@ -126,31 +150,24 @@ class Node:
             stats=self.stats,
             max_outbound=self._max_outbound,
             rate_burst=self._burst,
-            frame_burst=self._frame_burst,
+            frame_burst=self.frame_burst,
             budget=self.outbound,
-            fresh=not resumed,
         )
-        session.conn = conn
         self.connections.add(conn)
         self.stats.connections_total += 1
         if not self.config.echo:
-            config = self.config
-            conn.send(
-                Welcome(
-                    session.id,
-                    session.resume_token,
-                    resumed,
-                    config.heartbeat,
-                    config.max_message_size,
-                )
-            )
-            for attach in self.on_attach:
-                attach(conn, resumed)
+            self.opening.start(conn, resume_token(request))
         return conn
 
     def detach(self, conn: Connection) -> None:
         """The transport is gone: leave channels, detach the session, run hooks."""
         conn.disconnected()
+        self.release(conn)
+
+    def release(self, conn: Connection) -> None:
+        """Forget ``conn`` (gone, or closing after its session was taken over): leave
+        its channels, write its session's record if it is still live here, run the
+        disconnect hooks."""
         if conn not in self.connections:
             return
         self.connections.discard(conn)
@@ -159,7 +176,9 @@ class Node:
                 detach(conn)
             except Exception:
                 log.exception("cleanup after disconnect failed")
-        self.sessions.detach(conn.session)
+        session = conn.session
+        if self.sessions.remove(session):
+            self.router.spawn(self._detached(session))
         for hook in self.app.disconnect_hooks:
             try:
                 result = hook(conn)
@@ -168,8 +187,18 @@ class Node:
             except Exception:
                 log.exception("disconnect hook failed")
 
+    async def _detached(self, session: Session) -> None:
+        try:
+            await self.sessions.detach(session)
+        except Exception as exc:  # noqa: BLE001 - it resumes from its last checkpoint
+            log.warning("session store failed: %r", exc)
+
     def _route(self, conn: Connection, binary: bool, payload: bytes) -> None:
-        """One whole message from ``conn``: count it, rate-limit it, route it."""
+        """One whole message from ``conn``: count it, rate-limit it, route it (or
+        keep it until the connection is welcomed)."""
+        if conn.waiting is not None:
+            self.opening.wait(conn, binary, payload)
+            return
         self.stats.messages_in += 1
         if self.draining:
             self._unavailable(conn, payload)
@@ -184,8 +213,10 @@ class Node:
             kind = "binary" if binary else "text"
             text = f"{kind} frames are not used by {conn.codec.name}"
             conn.send_error(None, ErrorCode.INVALID_MESSAGE, text)
+            conn.first = False
             return
         self.router.dispatch(conn, payload)
+        conn.first = False  # a resume is only the first message (it reads it first)
 
     def _echo(self, conn: Connection, binary: bool, payload: bytes) -> None:
         self.stats.messages_in += 1
@@ -211,7 +242,8 @@ class Node:
         on the running loop)."""
         self.max_connections = connection_capacity(self.config)
         if self._sweeper is None:
-            self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+            self._sweeper = asyncio.get_running_loop().create_task(sweep(self))
+            self.router.spawn(self.cluster.announce(self.api.node_info()))
         self.accepting = True
 
     async def drain(self) -> None:
@@ -245,42 +277,6 @@ class Node:
             await self.broker.close()
         if self.app.node is self:
             self.app.node = None
-
-    async def _sweep(self) -> None:
-        """Once per period: refill rate buckets, ping idle peers, drop dead ones; every
-        third of ``presence_ttl``, keep this node's presence records alive."""
-        config = self.config
-        period = min(1.0, config.heartbeat / 4, config.heartbeat_timeout / 4)
-        period = min(period, config.presence_ttl / 4)
-        keep_presence_at = time.monotonic() + config.presence_ttl / 3
-        refill, burst = config.rate_limit * period, float(config.rate_burst)
-        frame_refill, frame_burst = self._frame_rate * period, self._frame_burst
-        while True:
-            await asyncio.sleep(period)
-            now = time.monotonic()
-            for conn in list(self.connections):
-                if conn.closed:
-                    continue
-                if conn.rate_tokens < burst:
-                    conn.rate_tokens = min(burst, conn.rate_tokens + refill)
-                    conn.fresh = False  # it sent a message: a resume now is not the first
-                if conn.frame_tokens < frame_burst:
-                    conn.frame_tokens = min(frame_burst, conn.frame_tokens + frame_refill)
-                if conn.seen:
-                    conn.seen, conn.idle, conn.ping_sent = False, 0.0, 0.0
-                    continue
-                conn.idle += period
-                if conn.ping_sent:
-                    if now - conn.ping_sent > config.heartbeat_timeout:
-                        conn.close(CloseCode.GOING_AWAY, "heartbeat timeout")
-                        conn.transport.abort()
-                elif conn.idle >= config.heartbeat and conn.transport.ping():
-                    conn.ping_sent = now
-            self.sessions.expire()
-            if now >= keep_presence_at:
-                keep_presence_at = now + config.presence_ttl / 3
-                self.router.spawn(self.channels.keep_presence())
-            self.memory.check(self.stats.slow_consumers, self.outbound.paused)
 
 
 async def _guard(awaitable: Any) -> None:

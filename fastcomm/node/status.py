@@ -19,7 +19,7 @@ def status_snapshot(node: Node) -> dict[str, Any]:
         "connections": len(node.connections),
         "connections_total": stats.connections_total,
         "sessions": len(node.sessions),
-        "sessions_resumable": node.sessions.detached_count,
+        "sessions_resumable": node.sessions.stored(),
         "users": len(node.sessions.by_user),
         "channels": node.channels.hub.count(),
         "messages_in": stats.messages_in,

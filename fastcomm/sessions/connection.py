@@ -41,10 +41,9 @@ class Connection:
     ``seen``/``idle``/``ping_sent`` are the heartbeat state the node's sweep
     keeps; ``rate_tokens``/``rate_strikes`` the message rate limit's,
     ``frame_tokens`` the frame budget's (transports that see frames spend it).
-    ``fresh`` is True while the connection holds the new session made for it
-    and the sweep has not seen it spend a rate token: with ``rate_tokens`` it
-    tells whether a ``resume`` is the first message
-    (:func:`fastcomm.sessions.resume.is_first`), at no cost per message.
+    ``waiting`` holds the messages that arrived before the connection was
+    welcomed (None once it is); ``first`` is True from a welcome that did not
+    resume until the first message is routed (a ``resume`` is only valid then).
     """
 
     __slots__ = (
@@ -56,8 +55,8 @@ class Connection:
         "_write",
         "closed",
         "codec",
+        "first",
         "frame_tokens",
-        "fresh",
         "idle",
         "paused",
         "ping_sent",
@@ -67,6 +66,7 @@ class Connection:
         "seen",
         "session",
         "transport",
+        "waiting",
     )
 
     def __init__(
@@ -81,7 +81,6 @@ class Connection:
         rate_burst: float,
         frame_burst: float = float("inf"),
         budget: OutboundBudget | None = None,
-        fresh: bool = True,
     ) -> None:
         self.transport = transport
         self.codec = codec
@@ -97,7 +96,8 @@ class Connection:
         self.rate_tokens = rate_burst
         self.frame_tokens = frame_burst
         self.rate_strikes = 0
-        self.fresh = fresh
+        self.first = False
+        self.waiting: list[tuple[bool, bytes]] | None = None
         self.seen = True
         self.idle = 0.0
         self.ping_sent = 0.0

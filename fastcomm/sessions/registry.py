@@ -1,97 +1,95 @@
-"""Index of live sessions (by id and by user) and of resumable detached ones."""
+"""This node's live sessions (by id and by user), and their records in the store.
+
+The records live in the broker's :class:`~fastcomm.sessions.record.SessionStore`,
+shared by every node: a client resumes on whichever node it reaches. This
+registry indexes the sessions live here and writes their records: before the
+``welcome`` (:meth:`SessionRegistry.open`), at each checkpoint of the node's
+sweep, and with the exact positions when a session is detached.
+"""
 
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
+from fastcomm.sessions.record import SessionRecord, SessionStore
 from fastcomm.sessions.session import Session
 
-__all__ = ["SessionRegistry"]
+__all__ = ["Opened", "SessionRegistry"]
+
+
+class Opened(NamedTuple):
+    """What :meth:`SessionRegistry.open` gives: the session, whether it was
+    resumed, and the node it was live on when claimed ("" if none)."""
+
+    session: Session
+    resumed: bool
+    taken_from: str
 
 
 class SessionRegistry:
-    """Live sessions by id and by user, plus detached sessions kept for ``ttl``.
+    """Live sessions of one node, by id and by user; their records in ``store``.
 
-    Contract: :meth:`attach` returns a live session (resumed or new); a
-    resumed session gets a new resume token (the one it was resumed with stops
-    working). :meth:`swap` resumes one in place of a connection's new session.
-    :meth:`detach` removes it from the live indexes at once and keeps a
-    resumable record only if ``ttl > 0``, at most ``max_detached`` of them (the
-    oldest is dropped first); :meth:`expire` drops records whose time is up. A
-    user may hold many live sessions.
+    ``ttl`` is how long a record outlives its last write (``session_ttl``; 0
+    keeps none: nothing is resumable); ``node`` is this node's uid, written in
+    the records of its live sessions. A user may hold many live sessions.
     """
 
-    def __init__(self, ttl: float, clock: Any = time.monotonic, max_detached: int = 10_000) -> None:
+    def __init__(self, store: SessionStore, ttl: float, node: str = "") -> None:
+        self.store = store
         self.ttl = ttl
-        self.max_detached = max_detached
-        self.clock = clock
+        self.node = node
         self.live: dict[str, Session] = {}
         self.by_user: dict[str, set[Session]] = {}
-        self._detached: dict[str, Session] = {}  # resume token -> session
 
     def __len__(self) -> int:
         return len(self.live)
 
-    @property
-    def detached_count(self) -> int:
-        return len(self._detached)
+    def new(self, user: str | None, meta: Any) -> Session:
+        """A new session, not live yet (see :meth:`open`)."""
+        return Session(secrets.token_urlsafe(12), user, meta, secrets.token_urlsafe(24))
 
-    def attach(self, user: str | None, meta: Any, resume_token: str | None) -> tuple[Session, bool]:
-        """Return ``(session, resumed)``: the detached session for ``resume_token``
-        if it is still within its TTL and belongs to the same user, else a new one."""
-        session = self._claim(user, meta, resume_token) if resume_token else None
-        resumed = session is not None
-        if session is None:
-            session = Session(secrets.token_urlsafe(12), user, meta, secrets.token_urlsafe(24))
-        self._add(session)
-        return session, resumed
+    async def open(self, fresh: Session, resume_token: str | None) -> Opened:
+        """The session a new connection gets, its record written: the one of
+        ``resume_token`` if that resumes for ``fresh``'s user (:meth:`claim`), else
+        ``fresh`` (from :meth:`new`). It is not live until :meth:`add`."""
+        if resume_token:
+            claimed = await self.claim(fresh.user, fresh.meta, resume_token)
+            if claimed is not None:
+                return claimed
+        await self.save(fresh)
+        return Opened(fresh, False, "")
 
-    def swap(self, fresh: Session, resume_token: str) -> Session | None:
-        """Resume the detached session of ``resume_token`` in place of the live
-        ``fresh`` one (a ``resume`` request on a new connection): same rules as
-        :meth:`attach`, for ``fresh``'s user. On success ``fresh`` is forgotten
-        entirely (it was never detached, so it can never be resumed) and the
-        resumed session, with a new resume token, takes its connection and meta.
-        Returns None, having changed nothing but dropping an expired record, when
-        the token does not resume (or ``fresh`` is no longer live)."""
-        if not resume_token or self.live.get(fresh.id) is not fresh:
+    async def claim(self, user: str | None, meta: Any, resume_token: str) -> Opened | None:
+        """Take the record of ``resume_token`` if it is ``user``'s and within its
+        TTL (one use per token): its session with ``meta`` and a new token, whose
+        record is written; None if the token does not resume."""
+        if self.ttl <= 0:
             return None
-        session = self._claim(fresh.user, fresh.meta, resume_token)
-        if session is None:
+        record = await self.store.claim(resume_token, user)
+        if record is None:
             return None
-        conn = fresh.conn
-        self._remove(fresh)
-        session.conn = conn
-        self._add(session)
-        return session
+        session = Session.restore(record, meta, secrets.token_urlsafe(24))
+        await self.save(session)
+        return Opened(session, True, record.node)
 
-    def _claim(self, user: str | None, meta: Any, resume_token: str) -> Session | None:
-        """Take the detached session of ``resume_token`` if it is ``user``'s and
-        within its TTL, giving it ``meta`` and a new token (one use per token).
-        Another user's token stays resumable by its owner; an expired one is dropped."""
-        candidate = self._detached.get(resume_token)
-        if candidate is None or candidate.user != user:
-            return None
-        del self._detached[resume_token]
-        if candidate.expires <= self.clock():
-            return None
-        candidate.meta = meta
-        candidate.resume_token = secrets.token_urlsafe(24)
-        return candidate
+    async def save(self, session: Session) -> None:
+        """Write the record of ``session`` as live on this node."""
+        if self.ttl > 0:
+            await self.store.save(session.resume_token, session.record(self.node), self.ttl)
 
-    def _add(self, session: Session) -> None:
+    def add(self, session: Session) -> None:
         self.live[session.id] = session
         if session.user is not None:
             self.by_user.setdefault(session.user, set()).add(session)
 
-    def _remove(self, session: Session) -> bool:
+    def remove(self, session: Session) -> bool:
         """Take ``session`` out of the live indexes; False if it was not live."""
         session.conn = None
-        if self.live.pop(session.id, None) is None:
+        if self.live.get(session.id) is not session:
             return False
+        del self.live[session.id]
         if session.user is not None:
             peers = self.by_user.get(session.user)
             if peers is not None:
@@ -100,29 +98,27 @@ class SessionRegistry:
                     del self.by_user[session.user]
         return True
 
-    def detach(self, session: Session) -> None:
-        """Remove a session from the live indexes; keep it resumable for ``ttl``."""
-        if not self._remove(session):
-            return
-        if self.ttl > 0 and self.max_detached > 0:
-            detached = self._detached
-            while len(detached) >= self.max_detached:
-                del detached[next(iter(detached))]  # the oldest record goes first
-            session.expires = self.clock() + self.ttl
-            detached[session.resume_token] = session
+    async def detach(self, session: Session) -> None:
+        """The session's connection is gone: write its record with the exact
+        positions, resumable on any node for ``ttl`` (if it was not claimed or
+        revoked meanwhile). Call after :meth:`remove`."""
+        if self.ttl > 0:
+            record = session.record("")
+            await self.store.checkpoint([(session.resume_token, record)], self.ttl)
 
-    def revoke(self, session: Session) -> None:
-        """Forget a session entirely: it can no longer be resumed."""
-        self.detach(session)
-        self._detached.pop(session.resume_token, None)
+    async def revoke(self, session: Session) -> None:
+        """Forget ``session`` entirely: it is no longer live nor resumable."""
+        self.remove(session)
+        await self.store.revoke(session.resume_token)
 
-    def expire(self) -> list[Session]:
-        """Drop detached sessions whose TTL passed; return them."""
-        now = self.clock()
-        gone = [s for s in self._detached.values() if s.expires <= now]
-        for session in gone:
-            del self._detached[session.resume_token]
-        return gone
+    async def checkpoint(self, records: list[tuple[str, SessionRecord]]) -> None:
+        """Keep the records of live sessions (with their current positions)."""
+        if self.ttl > 0 and records:
+            await self.store.checkpoint(records, self.ttl)
+
+    def stored(self) -> int | None:
+        """Records in the store, when it can tell (live sessions' included)."""
+        return self.store.count()
 
     def get(self, session_id: str) -> Session | None:
         return self.live.get(session_id)

@@ -8,6 +8,7 @@ in-process benchmarks use it instead of hand-made fakes.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from fastcomm.node.node import Node
     from fastcomm.sessions.connection import Connection
 
-__all__ = ["MemoryTransport", "Refused", "connect"]
+__all__ = ["MemoryTransport", "Refused", "connect", "opened"]
 
 _json = msgspec.json.Decoder()
 _msgpack = msgspec.msgpack.Decoder()
@@ -137,3 +138,12 @@ def connect(
     transport.node = node
     transport.conn = node.attach(transport, decision)
     return transport.conn, transport
+
+
+async def opened(node: Node, **options: Any) -> tuple[Connection, MemoryTransport]:
+    """:func:`connect`, then wait until the connection is welcomed (its session's
+    record written or claimed: :mod:`fastcomm.node.opening`)."""
+    conn, transport = connect(node, **options)
+    while conn.waiting is not None:
+        await asyncio.sleep(0)
+    return conn, transport

@@ -56,6 +56,15 @@ async def http_get(port: int, path: str, host: str = "127.0.0.1") -> tuple[int, 
     return await asyncio.to_thread(get)
 
 
+def resumable(server: fastcomm.Server) -> int:
+    """Sessions of ``server`` that are resumable and not live (its store holds the
+    records of live sessions too)."""
+    sessions = server.node.sessions
+    stored = sessions.stored()
+    assert stored is not None
+    return stored - len(sessions)
+
+
 async def status_of(server: fastcomm.Server) -> dict[str, Any]:
     code, body = await http_get(server.port, "/status")
     assert code == 200

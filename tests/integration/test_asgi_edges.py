@@ -112,8 +112,8 @@ async def test_echo_writes_beyond_the_outbound_bound_close_4008(transport: str) 
 class BrokenCloseBroker(MemoryBroker):
     """Its handles fail to close (what a node closes at shutdown)."""
 
-    def start(self, deliver: Any) -> Any:
-        handle = super().start(deliver)
+    def start(self, deliver: Any, **node: Any) -> Any:
+        handle = super().start(deliver, **node)
         close = handle.close
 
         async def broken() -> None:

@@ -99,9 +99,9 @@ class FlakyBroker(MemoryBroker):
         await self._step("presence")
         return await super().presence(channel)
 
-    def start(self, deliver: Any) -> Any:
+    def start(self, deliver: Any, **node: Any) -> Any:
         """The node's handle, its subscribe and unsubscribe made flaky too."""
-        handle = super().start(deliver)
+        handle = super().start(deliver, **node)
         subscribe, unsubscribe = handle.subscribe, handle.unsubscribe
 
         async def flaky_subscribe(channel: str) -> None:
@@ -328,7 +328,7 @@ async def test_a_subscription_completing_after_the_servers_close_sends_nothing()
         welcome = json.loads((await ws.recv_frame())[1])
         ws.send_text('{"type":"subscribe","id":1,"channel":"news"}')
         await eventually(lambda: broker.waiting.get("position") == 1)
-        assert server.app.disconnect(welcome["session"], code=4000)
+        assert await server.app.disconnect(welcome["session"], code=4000)
         gate.set()  # the subscription completes on a closed connection
         await eventually(lambda: not server.node.router.inflight)
         opcode, payload = await ws.recv_frame()

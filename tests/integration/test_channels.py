@@ -25,6 +25,7 @@ import websockets
 import fastcomm
 from fastcomm.channels.memory import MemoryBroker
 from fastcomm.config import Namespace
+from fastcomm.sessions.memory_store import MemorySessionStore
 
 JSON, MSGPACK = "fastcomm.v1.json", "fastcomm.v1.msgpack"
 TIMEOUT = 5.0
@@ -410,7 +411,9 @@ async def test_after_session_ttl_the_session_is_new_and_empty() -> None:
         await a.close()
         await gone_session(gone)
         later = time.monotonic() + 1.0  # past the record's 0.2 s
-        server.node.sessions.clock = lambda: later
+        store = server.node.broker.sessions
+        assert isinstance(store, MemorySessionStore)
+        store.clock = lambda: later
         await server.app.publish("feed", 1)
         back = await Peer.connect(server.url, f"?resume={a.token}")
         assert back.welcome["resumed"] is False and back.session != a.session
@@ -511,21 +514,21 @@ async def test_server_api_push_and_disconnect() -> None:
         phone = await Peer.connect(server.url, "?user=alice")
         laptop = await Peer.connect(server.url, "?user=alice", binary=True)
         bob = await Peer.connect(server.url, "?user=bob")
-        assert app.push("alice", Notice(text="hi")) == 2
+        assert await app.push("alice", Notice(text="hi")) == 2
         for peer in (phone, laptop):
             assert await peer.recv() == {"type": "notice", "text": "hi"}
-        assert app.push(bob.session, {"type": "notice", "text": "you"}) == 1
+        assert await app.push(bob.session, {"type": "notice", "text": "you"}) == 1
         assert await bob.recv() == {"type": "notice", "text": "you"}
-        assert app.push("nobody", Notice(text="x")) == 0
+        assert await app.push("nobody", Notice(text="x")) == 0
         await phone.nothing_pending()
 
         await phone.subscribe("room")
-        assert app.disconnect(phone.session) is True
+        assert await app.disconnect(phone.session) is True
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await phone.recv()
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4003
         await gone_session(gone)
-        assert app.disconnect(phone.session) is False
+        assert await app.disconnect(phone.session) is False
         assert await app.presence("room") == []
         back = await Peer.connect(server.url, f"?resume={phone.token}&user=alice")
         assert back.welcome["resumed"] is False  # revoked

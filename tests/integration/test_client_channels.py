@@ -277,7 +277,7 @@ async def test_reconnect_resumes_and_recovers_every_missed_publication_once(
         if drop == "abort":
             client.connection.abort()  # TCP dropped, no close handshake: 1006
         else:
-            assert app.disconnect(session, code=int(drop))
+            assert await app.disconnect(session, code=int(drop))
         assert await gate.session_gone() == session
         for i in range(3, 8):
             await app.publish("feed", i)
@@ -421,7 +421,7 @@ async def test_no_reconnect_after_4003_nor_after_close() -> None:
     async with serve() as (server, _gate):
         client = await fastcomm.Client.connect(server.url, **FAST)
         sub = await client.subscribe("feed")
-        assert server.app.disconnect(client.session)  # 4003: revoked
+        assert await server.app.disconnect(client.session)  # 4003: revoked
         async with asyncio.timeout(TIMEOUT):
             assert [p async for p in sub] == []
         assert client.closed and client.reconnects == 0 and client.close_code == 4003

@@ -29,7 +29,7 @@ from websockets.exceptions import InvalidStatus
 import fastcomm
 from fastcomm.auth import JWT
 from fastcomm.loadgen.target import ChildServer, free_port
-from tests.integration.conftest import eventually
+from tests.integration.conftest import eventually, resumable
 from tests.integration.docblocks import (
     DOCS,
     ENV,
@@ -236,7 +236,7 @@ async def test_refreshing_the_token_of_the_python_client() -> None:
             namespace["client"] = client
             exec(block("new-token", AUTH), namespace)
             await eventually(lambda: time.time() > expires + 0.1, 5, "the first token expired")
-            app.disconnect(client.session, code=1000)
+            await app.disconnect(client.session, code=1000)
             await eventually(lambda: client.reconnects, 10, "the client reconnected")
             assert client.reconnects == 1 and client.connected
             assert client.welcome.resumed  # the same user: the session came back
@@ -290,7 +290,7 @@ async def test_protocol_shapes_are_what_the_server_sends() -> None:
         async with websockets.connect(url) as ws:
             hello = await recv(ws)
             error = await ask(ws, {"type": "no such type", "id": 1})
-        await eventually(lambda: server.node.sessions.detached_count == 1)
+        await eventually(lambda: resumable(server) == 1)
         async with websockets.connect(url) as ws:
             await recv(ws)
             resumed = await ask(ws, {"type": "resume", "id": 1, "token": hello["resume_token"]})

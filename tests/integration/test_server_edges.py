@@ -253,7 +253,7 @@ async def test_rate_strikes_count_only_consecutive_excesses() -> None:
 async def test_a_long_close_reason_is_cut_to_123_bytes_on_a_character_boundary() -> None:
     async with running() as server:
         peer = await Peer.connect(server.url)
-        assert server.app.disconnect(peer.session, code=4000, reason="é" * 100)
+        assert await server.app.disconnect(peer.session, code=4000, reason="é" * 100)
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await peer.recv()
         assert closed.value.rcvd is not None
@@ -266,7 +266,7 @@ async def test_frames_after_the_servers_close_are_ignored() -> None:
         assert status == 101
         assert (await ws.recv_frame())[0] == 1  # welcome
         session = next(iter(server.node.connections)).session_id
-        assert server.app.disconnect(session, code=4000, reason="bye")
+        assert await server.app.disconnect(session, code=4000, reason="bye")
         opcode, payload = await ws.recv_frame()
         assert (opcode, payload[:2]) == (8, b"\x0f\xa0")
         ws.send_text("héllo, after the close")  # not ASCII: the full validation path
@@ -294,9 +294,9 @@ async def test_server_api_corner_cases() -> None:
         peer = await Peer.connect(server.url, "?user=alice")
         peer.abort()  # alice's session stays resumable, with no connection
         await eventually(lambda: not server.node.connections)
-        assert server.app.push("alice", {"type": "notice"}) == 0
-        assert server.app.push(peer.session, {"type": "notice"}) == 0
-        assert not server.app.disconnect(peer.session)
+        assert await server.app.push("alice", {"type": "notice"}) == 0
+        assert await server.app.push(peer.session, {"type": "notice"}) == 0
+        assert not await server.app.disconnect(peer.session)
 
 
 async def test_server_push_reaches_every_connection_of_a_user_in_its_encoding() -> None:
@@ -309,7 +309,7 @@ async def test_server_push_reaches_every_connection_of_a_user_in_its_encoding() 
             await Peer.connect(server.url, "?user=alice", binary=True),
             await Peer.connect(server.url, "?user=bob"),
         ]
-        assert server.app.push("alice", {"type": "notice", "text": "hi"}) == 3
+        assert await server.app.push("alice", {"type": "notice", "text": "hi"}) == 3
         for peer in peers[:3]:
             assert await peer.recv() == {"type": "notice", "text": "hi"}
         await peers[3].nothing_pending()

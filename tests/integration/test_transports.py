@@ -20,7 +20,7 @@ import websockets
 
 import fastcomm
 from fastcomm.protocol.messages import Ping, Pong
-from tests.integration.conftest import eventually, http_get
+from tests.integration.conftest import eventually, http_get, resumable
 from tests.integration.test_channels import Peer
 from tests.integration.test_limits import Flood, flood
 from tests.integration.transports import TRANSPORTS, served
@@ -228,7 +228,7 @@ async def test_channels_subscribe_publish_and_recover(transport: str) -> None:
         assert (msg["offset"], msg["data"]) == (1, {"n": 1})
         assert (await b.messages(1))[0]["data"] == {"n": 1}
         a.abort()
-        await eventually(lambda: server.node.sessions.detached_count == 1)
+        await eventually(lambda: resumable(server) == 1)
         for i in range(2, 5):
             await server.node.api.publish("feed", {"n": i})
         back = await Peer.connect(server.url, f"?resume={a.token}")
@@ -247,7 +247,7 @@ async def test_resume_in_the_first_message(transport: str) -> None:
         a = await Peer.connect(server.url)
         await a.subscribe("feed")
         a.abort()
-        await eventually(lambda: server.node.sessions.detached_count == 1)
+        await eventually(lambda: resumable(server) == 1)
         await server.node.api.publish("feed", "missed")
         back = await Peer.connect(server.url)
         reply = await back.request(type="resume", token=a.token)
@@ -313,14 +313,14 @@ async def test_abrupt_disconnects_leave_no_connection_and_no_live_session(transp
         for ws in clients:
             ws.transport.abort()  # TCP reset, no close frame
         await eventually(lambda: len(server.node.connections) == 0)
-        assert server.node.sessions.detached_count == 10  # resumable, not live
+        assert resumable(server) == 10  # resumable, not live
         assert await http_get(server.port, "/readyz") == (200, b"ready\n")
 
 
 async def test_server_api_disconnect_sends_code_and_reason(transport: str) -> None:
     async with served(app, transport) as server, websockets.connect(server.url) as ws:
         session = (await recv_json(ws))["session"]
-        assert server.node.api.disconnect_session(session, 4003, "bye now")
+        assert await server.node.api.disconnect(session=session, code=4003, reason="bye now")
         with pytest.raises(websockets.ConnectionClosed) as info:
             await recv_json(ws)
         assert info.value.rcvd is not None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import msgspec
 import pytest
 
 import fastcomm
@@ -20,6 +21,8 @@ from fastcomm.node.node import Node
 from fastcomm.protocol.codec import JSON_SUBPROTOCOL, MSGPACK_SUBPROTOCOL, Codec
 from fastcomm.sessions.connection import Connection
 from fastcomm.transports.memory import MemoryTransport, connect
+
+_json, _msgpack = msgspec.json.Decoder(), msgspec.msgpack.Decoder()
 
 __all__ = [
     "JSON_SUBPROTOCOL",
@@ -46,14 +49,19 @@ def make_node(app: fastcomm.App | None = None, **options: Any) -> Node:
     return node
 
 
-def open_conn(
+async def open_conn(
     node: Node, subprotocol: str = JSON_SUBPROTOCOL, *, resume: str | None = None
 ) -> tuple[Connection, MemoryTransport]:
     """Connect to ``node`` (resuming the session of token ``resume``, which must
-    succeed); the welcome is checked and taken off the transport."""
+    succeed); once welcomed, the welcome is checked and taken off the transport."""
     query = "" if resume is None else f"resume={resume}"
     conn, transport = connect(node, query=query, headers={"Sec-WebSocket-Protocol": subprotocol})
-    welcome = transport.take()
+    while conn.waiting is not None:
+        await asyncio.sleep(0)
+    await asyncio.sleep(0)  # the welcome's task is done: let it leave the router
+    first = transport.sent[:1]
+    del transport.sent[:1]  # what follows the welcome (restored subscriptions) stays
+    welcome = [(_json if not binary else _msgpack).decode(data) for binary, data in first]
     assert [m["type"] for m in welcome] == ["welcome"], welcome
     assert welcome[0]["session"] == conn.session_id
     assert welcome[0]["resumed"] is (resume is not None)

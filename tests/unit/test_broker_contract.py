@@ -2,7 +2,8 @@
 
 Each test runs on every broker in ``BROKERS``, through the interface only:
 numbering, storage before delivery, history slices and bounds, epochs,
-subscriptions and their order, delivery to several nodes, presence.
+subscriptions and their order, delivery to several nodes, presence, session
+records, the node registry and control messages.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import pytest
 from fastcomm.channels.broker import Broker, BrokerHandle, Event, HistoryPage
 from fastcomm.channels.memory import MemoryBroker
 from fastcomm.protocol.channel_messages import Join, Leave, Member, Publication
+from fastcomm.sessions.record import SessionRecord
+from tests.waiting import eventually
 
 H: dict[str, Any] = {"history_size": 100, "history_ttl": 60.0}
 
@@ -286,3 +289,103 @@ async def test_presence_leave_removes_a_session_from_many_channels_at_once(
     assert [m.session for m in await broker.presence("a")] == ["s2"]
     assert [m.session for m in await broker.presence("b")] == ["s2"]
     assert sorted(m.session for m in await broker.presence("c")) == ["s1", "s2"]
+
+
+# -- session records ------------------------------------------------------------------------
+def _record(sid: str, user: str | None = "ann", node: str = "n1") -> SessionRecord:
+    return SessionRecord(sid, user, {"m": [1, 2]}, {"chat": ("e1", 7)}, "quiet a", node)
+
+
+async def test_a_session_record_is_claimed_once_by_its_user_only(backend: Backend) -> None:
+    store = backend.broker.sessions
+    await store.save("t1", _record("s1"), 60.0)
+    assert await store.claim("t1", "bob") is None  # another user's: it stays
+    assert await store.claim("t1", None) is None
+    assert await store.claim("t1", "ann") == _record("s1")
+    assert await store.claim("t1", "ann") is None  # one use
+    assert await store.claim("never", "ann") is None
+    await store.save("t2", _record("s2", user=None, node=""), 60.0)
+    assert await store.claim("t2", None) == _record("s2", user=None, node="")
+
+
+async def test_claims_of_one_record_race_and_exactly_one_wins(backend: Backend) -> None:
+    store = backend.broker.sessions
+    await store.save("t", _record("s"), 60.0)
+    claims = await asyncio.gather(*(store.claim("t", "ann") for _ in range(8)))
+    assert [c for c in claims if c is not None] == [_record("s")]
+
+
+async def test_a_checkpoint_replaces_existing_records_and_never_revives_one(
+    backend: Backend,
+) -> None:
+    store = backend.broker.sessions
+    await store.save("live", _record("s1"), 60.0)
+    await store.save("gone", _record("s2"), 60.0)
+    await store.claim("gone", "ann")
+    await store.save("revoked", _record("s3"), 60.0)
+    await store.revoke("revoked")
+    await store.revoke("revoked")  # no error
+    moved = _record("s1", node="")
+    await store.checkpoint(
+        [("live", moved), ("gone", _record("s2")), ("revoked", _record("s3")), ("x", moved)],
+        60.0,
+    )
+    assert await store.claim("live", "ann") == moved
+    for token in ("gone", "revoked", "x"):
+        assert await store.claim(token, "ann") is None
+
+
+async def test_a_session_record_lives_its_ttl_after_its_last_write(backend: Backend) -> None:
+    store = backend.broker.sessions
+    await store.save("kept", _record("s1"), 10.0)
+    await store.save("dropped", _record("s2"), 10.0)
+    backend.advance(6)
+    await store.checkpoint([("kept", _record("s1"))], 10.0)
+    backend.advance(6)  # 12 s after the first write, 6 s after the checkpoint
+    assert await store.claim("dropped", "ann") is None
+    assert await store.claim("kept", "ann") == _record("s1")
+
+
+# -- the node registry and control messages ----------------------------------------------------
+class ControlledNode:
+    """A node's handle, with what the control messages brought it."""
+
+    def __init__(self, broker: Broker, uid: str) -> None:
+        self.got: list[bytes] = []
+        self.handle = broker.start(lambda event: None, uid=uid, control=self.got.append)
+
+
+async def test_nodes_announce_themselves_and_leave_the_registry(backend: Backend) -> None:
+    broker = backend.broker
+    one, two = ControlledNode(broker, "n1"), ControlledNode(broker, "n2")
+    await one.handle.announce(b"one", 10.0)
+    await two.handle.announce(b"two", 10.0)
+    assert await one.handle.nodes() == {"n1": b"one", "n2": b"two"}
+    backend.advance(6)
+    await one.handle.announce(b"one again", 10.0)
+    backend.advance(6)  # two did not announce again: expired
+    assert await two.handle.nodes() == {"n1": b"one again"}
+    await two.handle.announce(b"two", 10.0)
+    await two.handle.close()  # a clean stop leaves at once
+    assert await one.handle.nodes() == {"n1": b"one again"}
+
+
+async def test_control_messages_reach_one_node_or_every_other_later_in_order(
+    backend: Backend,
+) -> None:
+    broker = backend.broker
+    one, two, three = (ControlledNode(broker, f"n{i}") for i in (1, 2, 3))
+    await one.handle.send(b"all-1")
+    await one.handle.send(b"to-three", "n3")
+    await one.handle.send(b"all-2")
+    await one.handle.send(b"nobody", "n9")  # no such node: nothing happens
+    assert (one.got, two.got, three.got) == ([], [], [])  # never inside the call
+    await eventually(lambda: len(three.got) == 3 and len(two.got) == 2, 5, "delivered")
+    assert two.got == [b"all-1", b"all-2"]
+    assert three.got == [b"all-1", b"to-three", b"all-2"]
+    assert one.got == []  # a broadcast skips its sender
+    await three.handle.close()
+    await one.handle.send(b"after", "n3")
+    await one.handle.send(b"all-3")
+    await eventually(lambda: len(two.got) == 3, 5, "delivered to two")
+    assert three.got == [b"all-1", b"to-three", b"all-2"]  # closed: no more

@@ -23,7 +23,7 @@ async def subscribers(broker: Unreliable, n: int = 2) -> tuple[Node, list[Memory
     node = make_node(app)
     wires = []
     for _ in range(n):
-        _, wire = open_conn(node)
+        _, wire = await open_conn(node)
         send(wire, Subscribe(channel="c", id=1))
         wires.append(wire)
     await drain(node)

@@ -52,8 +52,8 @@ async def subscribe(hub: Hub, conn: Connection, channel: str = "c") -> Joiner:
     return entry
 
 
-def conns(node: Node, n: int, subprotocol: str = JSON_SUBPROTOCOL) -> list[Connection]:
-    return [open_conn(node, subprotocol)[0] for _ in range(n)]
+async def conns(node: Node, n: int, subprotocol: str = JSON_SUBPROTOCOL) -> list[Connection]:
+    return [(await open_conn(node, subprotocol))[0] for _ in range(n)]
 
 
 def wire(conn: Connection) -> MemoryTransport:
@@ -65,7 +65,7 @@ def wire(conn: Connection) -> MemoryTransport:
 async def test_publication_is_encoded_once_per_codec(monkeypatch: pytest.MonkeyPatch) -> None:
     broker, spawn, node = MemoryBroker(), Tasks(), make_node()
     hub = Hub(broker, spawn)
-    subscribers = conns(node, 3) + conns(node, 2, MSGPACK_SUBPROTOCOL)
+    subscribers = await conns(node, 3) + await conns(node, 2, MSGPACK_SUBPROTOCOL)
     for conn in subscribers:
         await subscribe(hub, conn)
     json_enc = EncodeCounter(monkeypatch, node.codecs[JSON_SUBPROTOCOL])
@@ -93,7 +93,7 @@ async def test_join_and_leave_events_reach_every_subscriber_once_per_codec(
 ) -> None:
     broker, node = MemoryBroker(), make_node()
     hub = Hub(broker, Tasks())
-    subscribers = conns(node, 3)
+    subscribers = await conns(node, 3)
     for conn in subscribers:
         await subscribe(hub, conn)
     encodes = EncodeCounter(monkeypatch, node.codecs[JSON_SUBPROTOCOL])
@@ -111,7 +111,7 @@ async def test_join_and_leave_events_reach_every_subscriber_once_per_codec(
 async def test_slow_subscriber_does_not_block_others_and_keeps_its_position() -> None:
     broker, node = MemoryBroker(), make_node()
     hub = Hub(broker, Tasks())
-    fast, slow = conns(node, 2)
+    fast, slow = await conns(node, 2)
     await subscribe(hub, fast)
     await subscribe(hub, slow)
     for i in range(3):
@@ -133,7 +133,7 @@ async def test_slow_subscriber_does_not_block_others_and_keeps_its_position() ->
 async def test_leave_releases_the_broker_subscription_when_empty() -> None:
     broker, spawn, node = MemoryBroker(), Tasks(), make_node()
     hub = Hub(broker, spawn)
-    a, b = conns(node, 2)
+    a, b = await conns(node, 2)
     await subscribe(hub, a)
     await subscribe(hub, b)
     assert hub.count() == 1 and hub.subscribers("c") == 2
@@ -151,7 +151,7 @@ async def test_leave_releases_the_broker_subscription_when_empty() -> None:
 async def test_rejoin_before_release_runs_keeps_the_subscription() -> None:
     broker, spawn, node = MemoryBroker(), Tasks(), make_node()
     hub = Hub(broker, spawn)
-    a, b = conns(node, 2)
+    a, b = await conns(node, 2)
     await subscribe(hub, a)
     hub.leave(a, "c")  # release scheduled, not run yet
     await subscribe(hub, b)
@@ -165,7 +165,7 @@ async def test_rejoin_before_release_runs_keeps_the_subscription() -> None:
 async def test_rejoin_after_release_resubscribes() -> None:
     broker, spawn, node = MemoryBroker(), Tasks(), make_node()
     hub = Hub(broker, spawn)
-    (a,) = conns(node, 1)
+    (a,) = await conns(node, 1)
     await subscribe(hub, a, "c")
     hub.leave(a, "c")
     await spawn.settle()
@@ -179,8 +179,8 @@ async def test_rejoin_after_release_resubscribes() -> None:
 class FailingBroker(MemoryBroker):
     """Its handles fail every subscribe (a backend that went down)."""
 
-    def start(self, deliver: Any) -> Any:
-        handle = super().start(deliver)
+    def start(self, deliver: Any, **node: Any) -> Any:
+        handle = super().start(deliver, **node)
 
         async def subscribe(channel: str) -> None:
             await asyncio.sleep(0)
@@ -192,7 +192,7 @@ class FailingBroker(MemoryBroker):
 
 async def test_failed_broker_subscription_fails_every_waiting_entry() -> None:
     hub = Hub(FailingBroker(), Tasks())
-    a, b = conns(make_node(), 2)
+    a, b = await conns(make_node(), 2)
     first = asyncio.ensure_future(hub.enter("c", Joiner(a)))
     await asyncio.sleep(0)
     second = asyncio.ensure_future(hub.enter("c", Joiner(b)))
@@ -203,7 +203,7 @@ async def test_failed_broker_subscription_fails_every_waiting_entry() -> None:
 
 async def test_position_of_an_entry_leaving_before_subscribed_is_unknown() -> None:
     hub = Hub(MemoryBroker(), Tasks())
-    (a,) = conns(make_node(), 1)
+    (a,) = await conns(make_node(), 1)
     await hub.enter("c", Joiner(a))
     assert hub.leave(a, "c") == (None, False)
     restored = Joiner(a, ("E", 7))
@@ -215,7 +215,7 @@ async def test_position_of_an_entry_leaving_before_subscribed_is_unknown() -> No
 async def test_late_deliveries_already_sent_from_history_are_skipped(late: int) -> None:
     """A networked broker may deliver a publication after a reader saw it in history."""
     hub = Hub(MemoryBroker(), Tasks())
-    (a,) = conns(make_node(), 1)
+    (a,) = await conns(make_node(), 1)
     entry = Joiner(a)
     await hub.enter("c", entry)
     entry.epoch, entry.last = "E", 5  # its history read went up to 5; the node saw nothing yet
@@ -228,7 +228,7 @@ async def test_late_deliveries_already_sent_from_history_are_skipped(late: int) 
 
 async def test_entry_ahead_of_live_subscribers_filters_until_they_meet() -> None:
     hub = Hub(MemoryBroker(), Tasks())
-    live, late = conns(make_node(), 2)
+    live, late = await conns(make_node(), 2)
     first = Joiner(live)
     await hub.enter("c", first)
     first.epoch, first.last = "E", 3
@@ -247,7 +247,7 @@ async def test_entry_ahead_of_live_subscribers_filters_until_they_meet() -> None
 
 async def test_events_during_catch_up_are_buffered_then_flushed_without_duplicates() -> None:
     hub = Hub(MemoryBroker(), Tasks())
-    (a,) = conns(make_node(), 1)
+    (a,) = await conns(make_node(), 1)
     entry = Joiner(a)
     await hub.enter("c", entry)
     for n in (1, 2, 3):

@@ -25,9 +25,9 @@ from fastcomm.transports.memory import MemoryTransport
 from tests.unit.memory import H, make_node, offsets, open_conn, types
 
 
-def client(node: Node | None = None) -> tuple[Connection, MemoryTransport]:
+async def client(node: Node | None = None) -> tuple[Connection, MemoryTransport]:
     """A real connection (on a node of its own unless ``node`` is given)."""
-    return open_conn(node if node is not None else make_node())
+    return await open_conn(node if node is not None else make_node())
 
 
 def no_spawn(coro: Any) -> None:
@@ -97,7 +97,7 @@ async def test_fresh_subscribe_reports_the_top_and_goes_live() -> None:
     broker = MemoryBroker()
     for i in range(3):
         await broker.publish("c", i, **H)
-    conn, wire = client()
+    conn, wire = await client()
     assert await bring_live(Hub(broker, no_spawn), Joiner(conn), "c", 7, None)
     epoch = (await broker.position("c")).epoch
     assert wire.messages() == [
@@ -121,7 +121,7 @@ async def test_recover_with_publications_during_the_read(before: int, after: int
         await broker.publish("c", i, **H)
     epoch = (await broker.position("c")).epoch
     broker.before, broker.after = before, after
-    conn, wire = client()
+    conn, wire = await client()
     assert await bring_live(Hub(broker, no_spawn), Joiner(conn), "c", 1, Recover(2, epoch))
     subscribed = wire.messages()[0]
     assert subscribed["recovered"] is True
@@ -135,7 +135,7 @@ async def test_recover_with_publications_during_the_read(before: int, after: int
 async def test_plain_subscribe_with_publications_during_the_read(before: int) -> None:
     broker = BusyBroker()
     broker.before = before
-    conn, wire = client()
+    conn, wire = await client()
     assert await bring_live(Hub(broker, no_spawn), Joiner(conn), "c", 1, None)
     assert wire.messages()[0]["offset"] == before
     broker.before = 0
@@ -149,7 +149,7 @@ async def test_recover_with_late_deliveries_has_no_duplicate() -> None:
     for i in range(4):
         await broker.publish("c", i, **H)
     epoch = (await broker.position("c")).epoch
-    conn, wire = client()
+    conn, wire = await client()
     assert await bring_live(hub, Joiner(conn), "c", 1, Recover(1, epoch))
     assert offsets(wire) == [2, 3, 4]
     await broker.publish("c", "new", **H)
@@ -166,7 +166,7 @@ async def test_recover_fails_when_the_epoch_changed_or_history_is_gone() -> None
     epoch = (await broker.position("c")).epoch
     node = make_node()
     for recover in (Recover(1, epoch), Recover(3, "old-epoch")):
-        conn, wire = client(node)
+        conn, wire = await client(node)
         assert await bring_live(Hub(broker, no_spawn), Joiner(conn), "c", None, recover)
         assert types(wire) == ["subscribed"]
         subscribed = wire.messages()[0]
@@ -176,7 +176,7 @@ async def test_recover_fails_when_the_epoch_changed_or_history_is_gone() -> None
 
 async def test_cancelled_entry_sends_nothing() -> None:
     broker = MemoryBroker()
-    conn, wire = client()
+    conn, wire = await client()
     entry = Joiner(conn)
     entry.cancelled = True
     assert not await bring_live(Hub(broker, no_spawn), entry, "c", 1, None)

@@ -38,7 +38,7 @@ def gated() -> tuple[fastcomm.App, asyncio.Event]:
 async def test_detach_records_positions_and_resume_recovers_the_gap() -> None:
     node = make_node()
     channels = channels_of(node)
-    conn, wire = open_conn(node)
+    conn, wire = await open_conn(node)
     send(wire, Subscribe(channel="a", id=1))
     send(wire, Subscribe(channel="b", id=2))
     await drain(node)
@@ -48,15 +48,17 @@ async def test_detach_records_positions_and_resume_recovers_the_gap() -> None:
     wire.drop()
     await drain(node)
     epoch_a = (await channels.broker.position("a")).epoch
-    # b had nothing (offset 0, which any epoch follows): kept as a name only
-    assert conn.session.positions == {"a": (epoch_a, 3)}
-    assert conn.session.quiet == "b"
+    # b had nothing (offset 0, which any epoch follows): its record keeps a name only
+    assert conn.session.positions["a"] == (epoch_a, 3)
+    assert conn.session.positions["b"][1] == 0
+    record = conn.session.record("")
+    assert (record.positions, record.quiet) == ({"a": (epoch_a, 3)}, "b")
     assert await channels.broker.presence("a") == []  # left at once
     assert channels.hub.count() == 0
     for i in range(2):
         await channels.broker.publish("a", i, **H)
-    again, again_wire = open_conn(node, resume=conn.session.resume_token)
-    assert again.session is conn.session
+    again, again_wire = await open_conn(node, resume=conn.session.resume_token)
+    assert again.session_id == conn.session_id
     await drain(node)
     sent = again_wire.messages()
     by_channel = {m["channel"]: m for m in sent if m["type"] == "subscribed"}
@@ -70,7 +72,7 @@ async def test_detach_forgets_a_subscription_that_never_got_subscribed() -> None
     app, gate = gated()
     node = make_node(app)
     channels = channels_of(node)
-    conn, wire = open_conn(node)
+    conn, wire = await open_conn(node)
     send(wire, Subscribe(channel="a", id=1))
     await asyncio.sleep(0)
     # Detached while the connection can still send: nothing may go out after it.
@@ -87,7 +89,7 @@ async def test_disconnect_during_subscribe_leaves_nothing_behind() -> None:
     app, gate = gated()
     node = make_node(app)
     channels = channels_of(node)
-    conn, wire = open_conn(node)
+    conn, wire = await open_conn(node)
     send(wire, Subscribe(channel="a", id=1))
     await asyncio.sleep(0)
     wire.drop()
@@ -102,7 +104,7 @@ async def test_unsubscribe_during_subscribe_is_answered_after_it() -> None:
     app, gate = gated()
     node = make_node(app)
     channels = channels_of(node)
-    conn, wire = open_conn(node)
+    conn, wire = await open_conn(node)
     send(wire, Subscribe(channel="a", id=1))
     send(wire, Unsubscribe(channel="a", id=2))
     await asyncio.sleep(0)
@@ -122,13 +124,13 @@ async def test_restore_refused_by_the_hook_pushes_unsubscribed() -> None:
     allowed = {"a": True, "b": True}
     app.authorize_subscribe(lambda conn, channel: allowed[channel])
     node = make_node(app)
-    conn, wire = open_conn(node)
+    conn, wire = await open_conn(node)
     send(wire, Subscribe(channel="a", id=1))
     send(wire, Subscribe(channel="b", id=2))
     await drain(node)
     wire.drop()
     allowed["b"] = False
-    again, again_wire = open_conn(node, resume=conn.session.resume_token)
+    again, again_wire = await open_conn(node, resume=conn.session.resume_token)
     await drain(node)
     assert {(m["type"], m["channel"]) for m in again_wire.messages()} == {
         ("subscribed", "a"),
@@ -139,7 +141,7 @@ async def test_restore_refused_by_the_hook_pushes_unsubscribed() -> None:
 
 async def test_not_resumed_restores_nothing() -> None:
     node = make_node()
-    conn, wire = open_conn(node)
+    conn, wire = await open_conn(node)
     conn.session.positions["a"] = ("E", 3)
     channels_of(node).attached(conn, False)
     await drain(node)

@@ -262,7 +262,8 @@ def test_a_bare_toml_number_is_still_seconds(tmp_path: Path) -> None:
 
 def test_every_seconds_setting_is_a_duration() -> None:
     timeouts = {"handshake_timeout", "heartbeat", "heartbeat_timeout", "drain_timeout"}
-    assert {*timeouts, "session_ttl", "history_ttl", "presence_ttl"} == DURATIONS
+    cluster = {"session_checkpoint", "node_ttl", "command_timeout"}
+    assert {*timeouts, *cluster, "session_ttl", "history_ttl", "presence_ttl"} == DURATIONS
 
 
 @pytest.mark.parametrize("text", ["10x", "s", "1 m s", "10sec", "", "ten"])

@@ -77,18 +77,20 @@ class MemoryBackend:
                     counts[channel] = counts.get(channel, 0) + 1
         return counts
 
-    async def info(self) -> dict[str, Any]:
+    async def nodes(self) -> list[dict[str, Any]]:
         users = {user for user, _ in self.sessions.values() if user is not None}
-        return {
-            "uid": "node-1",
-            "name": "test",
-            "version": "0",
-            "num_clients": len(self.sessions),
-            "num_users": len(users),
-            "num_channels": len(await self.channels(None)),
-            "num_subs": sum(len(c) for _, c in self.sessions.values()),
-            "uptime": 1,
-        }
+        return [
+            {
+                "uid": "node-1",
+                "name": "test",
+                "version": "0",
+                "num_clients": len(self.sessions),
+                "num_users": len(users),
+                "num_channels": len(await self.channels(None)),
+                "num_subs": sum(len(c) for _, c in self.sessions.values()),
+                "uptime": 1,
+            }
+        ]
 
 
 def test_memory_backend_satisfies_the_protocol() -> None:

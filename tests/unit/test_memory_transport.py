@@ -8,7 +8,7 @@ import pytest
 import fastcomm
 from fastcomm.config import build_config
 from fastcomm.node.node import Node
-from fastcomm.transports.memory import Refused, connect
+from fastcomm.transports.memory import Refused, connect, opened
 from tests.waiting import eventually
 
 
@@ -35,9 +35,9 @@ def test_a_refused_connect_raises_with_the_http_status() -> None:
     assert (refused.value.status, str(refused.value)) == (503, "503 server is draining")
 
 
-def test_without_recording_only_the_count_grows() -> None:
+async def test_without_recording_only_the_count_grows() -> None:
     node = make()
-    conn, transport = connect(node, record=False)
+    conn, transport = await opened(node, record=False)
     assert transport.count == 1  # the welcome
     for n in range(3):
         conn.send({"type": "tick", "n": n})
@@ -45,12 +45,12 @@ def test_without_recording_only_the_count_grows() -> None:
 
 
 @pytest.mark.parametrize("end", ["abort", "disconnect", "drop"])
-def test_the_end_of_a_connection_detaches_it_once(end: str) -> None:
+async def test_the_end_of_a_connection_detaches_it_once(end: str) -> None:
     gone: list[str] = []
     app = fastcomm.App()
     app.on_disconnect(lambda conn: gone.append(conn.session_id))
     node = make(app)
-    conn, transport = connect(node)
+    conn, transport = await opened(node)
     getattr(transport, end)()
     getattr(transport, end)()  # a second time: nothing more
     assert gone == [conn.session_id]

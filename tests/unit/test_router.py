@@ -32,7 +32,7 @@ class Weird(fastcomm.Message, tag="weird"):
     pass
 
 
-def make_router() -> tuple[Node, MemoryTransport]:
+async def make_router() -> tuple[Node, MemoryTransport]:
     app = fastcomm.App()
     app.on(Double)(lambda msg, conn: msg.n * 2)
 
@@ -49,12 +49,12 @@ def make_router() -> tuple[Node, MemoryTransport]:
 
     app.on(Weird)(lambda msg, conn: object())  # not encodable
     node = make_node(app)
-    _, transport = open_conn(node)
+    _, transport = await open_conn(node)
     return node, transport
 
 
-def test_sync_handler_result_and_ping() -> None:
-    node, wire = make_router()
+async def test_sync_handler_result_and_ping() -> None:
+    node, wire = await make_router()
     wire.receive(b'{"type":"double","id":1,"n":21}')
     wire.receive(b'{"type":"ping","id":2}')
     wire.receive(b'{"type":"double","n":1}')  # no id: no reply
@@ -66,7 +66,7 @@ def test_sync_handler_result_and_ping() -> None:
 
 
 async def test_async_handler_is_tracked_until_done() -> None:
-    node, wire = make_router()
+    node, wire = await make_router()
     router = node.router
     wire.receive(b'{"type":"later","id":5,"n":1}')
     assert len(router.inflight) == 1
@@ -86,8 +86,8 @@ async def test_async_handler_is_tracked_until_done() -> None:
         (b"{{", "invalid_message", None),
     ],
 )
-def test_failures_reply_with_error(data: bytes, code: str, rid: int | None) -> None:
-    node, wire = make_router()
+async def test_failures_reply_with_error(data: bytes, code: str, rid: int | None) -> None:
+    node, wire = await make_router()
     wire.receive(data)
     [error] = wire.messages()
     assert (error["type"], error["id"], error["code"]) == ("error", rid, code)
@@ -98,8 +98,8 @@ def test_failures_reply_with_error(data: bytes, code: str, rid: int | None) -> N
     assert node.stats.errors[code] == 1
 
 
-def test_frozen_router_refuses_routes() -> None:
-    node, _ = make_router()
+async def test_frozen_router_refuses_routes() -> None:
+    node, _ = await make_router()
     with pytest.raises(RuntimeError):
         node.router.add_handler(Double, lambda m, c: None)
 

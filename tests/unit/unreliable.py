@@ -5,6 +5,7 @@ in-memory broker's)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from fastcomm.channels.broker import BrokerHandle, Deliver, Event
 from fastcomm.channels.memory import MemoryBroker
@@ -27,7 +28,7 @@ class Unreliable(MemoryBroker):
         self._held: Held = []
         self._nodes: list[Deliver] = []
 
-    def start(self, deliver: Deliver) -> BrokerHandle:
+    def start(self, deliver: Deliver, **node: Any) -> BrokerHandle:
         self._nodes.append(deliver)
 
         def misdeliver(event: Event) -> None:
@@ -38,7 +39,7 @@ class Unreliable(MemoryBroker):
             else:
                 deliver(event)
 
-        return super().start(misdeliver)
+        return super().start(misdeliver, **node)
 
     def release(self, order: Callable[[Held], Held] | None = None) -> None:
         held, self._held, self.holding = self._held, [], False
