@@ -9,6 +9,7 @@ system calls.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import statistics
 import timeit
@@ -19,9 +20,9 @@ from fastcomm.config import build_config
 from fastcomm.loadgen.app import app as bench_app
 from fastcomm.node.node import Node
 from fastcomm.sessions.connection import Connection
-from fastcomm.transports.memory import connect
+from fastcomm.transports.memory import opened
 
-__all__ = ["fake_connection", "interleaved_timing", "server"]
+__all__ = ["LOOP", "fake_connection", "interleaved_timing", "server"]
 
 
 def server(**options: Any) -> Node:
@@ -32,10 +33,15 @@ def server(**options: Any) -> Node:
     return node
 
 
+LOOP = asyncio.new_event_loop()
+"""The loop in-process benchmarks run the node's tasks on (a welcome is one)."""
+
+
 def fake_connection(node: Node, subprotocol: str = "fastcomm.v1.json") -> Connection:
-    """A connection whose transport counts frames and keeps none."""
+    """A connection whose transport counts frames and keeps none, welcomed (its
+    session's record written, on :data:`LOOP`)."""
     headers = {"Sec-WebSocket-Protocol": subprotocol}
-    conn, _ = connect(node, headers=headers, record=False)
+    conn, _ = LOOP.run_until_complete(opened(node, headers=headers, record=False))
     return conn
 
 

@@ -177,7 +177,7 @@ class Node:
             except Exception:
                 log.exception("cleanup after disconnect failed")
         session = conn.session
-        if self.sessions.remove(session):
+        if self.sessions.remove(session) and self.sessions.ttl > 0:
             self.router.spawn(self._detached(session))
         for hook in self.app.disconnect_hooks:
             try:
