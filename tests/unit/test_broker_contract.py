@@ -8,15 +8,19 @@ subscriptions and their order, delivery to several nodes, presence.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import redis
 
 from fastcomm.channels.broker import Broker, BrokerHandle, Event, HistoryPage
 from fastcomm.channels.memory import MemoryBroker
+from fastcomm.channels.redis_broker import RedisBroker
 from fastcomm.protocol.channel_messages import Join, Leave, Member, Publication
+from tests.redisserver import RedisServer
 
 H: dict[str, Any] = {"history_size": 100, "history_ttl": 60.0}
 
@@ -35,6 +39,7 @@ class Kind:
 
     make: Callable[[Clock], Broker]
     forget_idle: Callable[[Broker, Clock], None]
+    fixture: str = ""  # one the broker needs (a server), requested before make
 
 
 def _memory_forget_idle(broker: Broker, clock: Clock) -> None:
@@ -43,8 +48,31 @@ def _memory_forget_idle(broker: Broker, clock: Clock) -> None:
     broker.sweep()
 
 
+_prefixes = itertools.count()
+
+
+def _redis(clock: Clock) -> Broker:
+    """A broker on the session's redis-server, with keys of its own (so another one
+    is independent, as a restarted Redis would be)."""
+    assert RedisServer.current is not None
+    return RedisBroker(RedisServer.current.url, prefix=f"c{next(_prefixes)}:", clock=clock)
+
+
+def _redis_forget_idle(broker: Broker, clock: Clock) -> None:
+    """Delete the meta hash of every channel without history (as its TTL would)."""
+    assert isinstance(broker, RedisBroker) and RedisServer.current is not None
+    client = redis.Redis.from_url(RedisServer.current.url)
+    try:
+        for meta in client.scan_iter(match=f"{broker.prefix}*.m"):
+            if not client.exists(meta[:-2] + b".s"):
+                client.delete(meta)
+    finally:
+        client.close()
+
+
 BROKERS: dict[str, Kind] = {
     "memory": Kind(lambda clock: MemoryBroker(clock=clock), _memory_forget_idle),
+    "redis": Kind(_redis, _redis_forget_idle, "redis_url"),
 }
 
 
@@ -74,6 +102,8 @@ class Backend:
 @pytest.fixture(params=sorted(BROKERS))
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     clock, kind = Clock(), BROKERS[request.param]
+    if kind.fixture:
+        request.getfixturevalue(kind.fixture)
     made = Backend(kind, kind.make(clock), clock)
     try:
         yield made

@@ -1,0 +1,291 @@
+"""The Redis broker: channel state shared by every process using one Redis.
+
+Numbering, history and delivery of a publication are one Lua script
+(:data:`~fastcomm.channels.redis_scripts.PUBLISH`): the meta hash holds the
+epoch and the top offset, the stream holds the history (the offset is the
+entry id), and the encoded publication is published on the channel's pub/sub
+channel after it is stored. A missing meta hash (never published, expired
+after ``meta_ttl``, Redis restarted without its data) starts a new epoch, so
+lost history is visible to clients. History entries carry their deadline
+(``clock``: wall-clock seconds, shared by the nodes), checked on every read.
+
+Each process has one pub/sub connection
+(:class:`~fastcomm.channels.redis_listener.Listener`), subscribed to a channel
+while one of its nodes has; a message is decoded once and given to each node
+subscribed. :meth:`RedisBroker.publish` returns once the publication has also
+been delivered to this process's subscribed nodes (as the memory broker does;
+bounded by ``publish_timeout``), so a client's own publication reaches it
+before the ``published`` reply.
+
+Failures raise (the routes answer ``unavailable``); every command is bounded by
+``publish_timeout``. Log lines and errors name the server as host:port, never
+with its password. Presence is in :mod:`fastcomm.channels.redis_presence`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, cast
+
+import msgspec
+from redis.asyncio import ConnectionPool, Redis
+
+from fastcomm.channels.broker import Deliver, HistoryPage, StreamPosition
+from fastcomm.channels.memory import ENTRY_OVERHEAD
+from fastcomm.channels.redis_listener import Listener
+from fastcomm.channels.redis_presence import RedisPresence
+from fastcomm.channels.redis_scripts import HISTORY, PUBLISH, decode_event, encode_event, keys_of
+from fastcomm.protocol.channel_messages import Join, Leave, Publication
+
+__all__ = ["EMPTY_EPOCH", "RedisBroker", "RedisUnavailable"]
+
+log = logging.getLogger("fastcomm.channels")
+
+EMPTY_EPOCH = "0"
+"""The epoch of a channel with no stream (never a real one: those are Redis times in hex)."""
+
+_encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder().decode
+
+
+class RedisUnavailable(ConnectionError):
+    """Redis could not be reached; the message names it as host:port."""
+
+
+def where(pool: ConnectionPool) -> str:
+    """host:port (or the socket path) of ``pool``'s server, without credentials."""
+    kwargs = pool.connection_kwargs
+    if "path" in kwargs:
+        return str(kwargs["path"])
+    return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+
+
+class _Handle:
+    """One node's view of a :class:`RedisBroker` (a
+    :class:`~fastcomm.channels.broker.BrokerHandle`)."""
+
+    def __init__(self, broker: RedisBroker, deliver: Deliver) -> None:
+        self.broker = broker
+        self.deliver = deliver
+        self.channels: set[str] = set()
+        self.publish = broker.publish
+        self.publish_event = broker.publish_event
+        self.history = broker.history
+        self.position = broker.position
+        self.presence_add = broker.presence_add
+        self.presence_remove = broker.presence_remove
+        self.presence_leave = broker.presence_leave
+        self.presence_keep = broker.presence_keep
+        self.presence = broker.presence
+
+    def __repr__(self) -> str:
+        return f"<RedisBroker handle subscribed={len(self.channels)}>"
+
+    async def subscribe(self, channel: str) -> None:
+        self.channels.add(channel)
+        await self.broker._join(channel, self)
+
+    async def unsubscribe(self, channel: str) -> None:
+        if channel in self.channels:
+            self.channels.discard(channel)
+            self.broker._leave(channel, self)
+
+    async def close(self) -> None:
+        for channel in self.channels:
+            self.broker._leave(channel, self)
+        self.channels.clear()
+        self.broker._handles.discard(self)
+
+
+class RedisBroker(RedisPresence):
+    """A :class:`~fastcomm.channels.broker.Broker` on the Redis at ``url``
+    (``redis://``, ``rediss://`` or ``unix://``).
+
+    ``prefix`` starts every key and pub/sub channel (several apps can share one
+    Redis); ``meta_ttl`` is how long a channel's position outlives its last
+    publication; ``publish_timeout`` bounds every command. No I/O happens
+    before the first use (:meth:`ping` checks the server).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "fastcomm:",
+        meta_ttl: float = 3600.0,
+        publish_timeout: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        pool = ConnectionPool.from_url(url, socket_connect_timeout=publish_timeout)
+        self._redis = Redis(connection_pool=pool)
+        super().__init__(self._redis, prefix, clock, publish_timeout)
+        self.where = where(pool)
+        self.meta_ttl = meta_ttl
+        self.publish_timeout = publish_timeout
+        self._publish = self._redis.register_script(PUBLISH)
+        self._history = self._redis.register_script(HISTORY)
+        self._subs: dict[str, dict[_Handle, None]] = {}
+        self._names: dict[str, bytes] = {}
+        self._handles: set[_Handle] = set()
+        self.listener = Listener(pool, self._route, self._resumed, self.where)
+
+    def __repr__(self) -> str:
+        return f"<RedisBroker {self.where} subscribed={len(self._subs)}>"
+
+    @property
+    def nodes(self) -> int:
+        """Handles open on this broker (nodes using it)."""
+        return len(self._handles)
+
+    @property
+    def up(self) -> bool:
+        """False while the pub/sub connection is lost (until resubscribed)."""
+        return self.listener.up
+
+    def start(self, deliver: Deliver) -> _Handle:
+        handle = _Handle(self, deliver)
+        self._handles.add(handle)
+        return handle
+
+    async def ping(self) -> None:
+        """Check that Redis answers; :class:`RedisUnavailable` naming host:port if not."""
+        try:
+            async with asyncio.timeout(self.publish_timeout):
+                await self._redis.ping()
+        except (OSError, TimeoutError, ConnectionError) as exc:
+            raise RedisUnavailable(f"redis at {self.where} is unreachable: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - auth errors and the like, said in one line
+            raise RedisUnavailable(f"redis at {self.where} refused: {exc}") from None
+
+    # -- streams ---------------------------------------------------------------
+    async def publish(
+        self,
+        channel: str,
+        data: Any,
+        *,
+        history_size: int,
+        history_ttl: float,
+        history_bytes: int = 0,
+    ) -> StreamPosition:
+        now = self._clock()
+        body = _encode(data)
+        keep = history_size if history_size > 0 and history_ttl > 0 else 0
+        base = keys_of(self.prefix, channel)
+        args = (
+            body,
+            keep,
+            int((now + history_ttl) * 1000),
+            history_bytes if keep else 0,
+            int(self.meta_ttl * 1000),
+            max(1, int(history_ttl * 1000)),
+            len(body) + ENTRY_OVERHEAD,
+            int(now * 1000),
+            base,
+        )
+        async with asyncio.timeout(self.publish_timeout):
+            epoch, offset = await self._publish(keys=(base + ".m", base + ".s"), args=args)
+        await self._settle(channel)
+        return StreamPosition(epoch.decode(), offset)
+
+    async def _settle(self, channel: str) -> None:
+        """Wait until this process's subscribers of ``channel`` have what was published."""
+        if channel in self._subs:
+            try:
+                async with asyncio.timeout(self.publish_timeout):
+                    await self.listener.settle()
+            except TimeoutError:
+                pass  # stored and published: the delivery is the listener's to repair
+
+    async def publish_event(self, channel: str, event: Join | Leave) -> None:
+        payload = encode_event(event)
+        async with asyncio.timeout(self.publish_timeout):
+            await self._redis.publish(keys_of(self.prefix, channel), payload)
+        await self._settle(channel)
+
+    async def history(
+        self, channel: str, *, since: int | None = None, limit: int | None = None
+    ) -> HistoryPage:
+        now = int(self._clock() * 1000)
+        base = keys_of(self.prefix, channel)
+        args = (-1 if since is None else since, -1 if limit is None else limit, now)
+        async with asyncio.timeout(self.publish_timeout):
+            epoch, top, entries = await self._history(keys=(base + ".m", base + ".s"), args=args)
+        if epoch is None:
+            return HistoryPage(EMPTY_EPOCH, 0, [])
+        name = epoch.decode()
+        pubs = [
+            Publication(channel, int(ident[:-2]), name, _decode(fields[3]))
+            for ident, fields in entries
+            if int(fields[1]) > now
+        ]
+        if since is None:
+            pubs.reverse()
+        return HistoryPage(name, top, pubs)
+
+    async def position(self, channel: str) -> StreamPosition:
+        meta = keys_of(self.prefix, channel) + ".m"
+        async with asyncio.timeout(self.publish_timeout):
+            epoch, offset = cast(list[Any], await self._redis.hmget(meta, ["e", "o"]))
+        if epoch is None:
+            return StreamPosition(EMPTY_EPOCH, 0)
+        return StreamPosition(epoch.decode(), int(offset))
+
+    # -- node subscriptions ----------------------------------------------------
+    async def _join(self, channel: str, handle: _Handle) -> None:
+        self._subs.setdefault(channel, {})[handle] = None
+        name = self._names.get(channel)
+        if name is None:
+            name = self._names[channel] = keys_of(self.prefix, channel).encode()
+        await self.listener.want(name, channel, self.publish_timeout)
+
+    def _leave(self, channel: str, handle: _Handle) -> None:
+        handles = self._subs.get(channel)
+        if handles is not None:
+            handles.pop(handle, None)
+            if not handles:
+                del self._subs[channel]
+                self.listener.unwant(self._names.pop(channel))
+
+    def _route(self, channel: str, payload: bytes) -> None:
+        """One message of ``channel`` from pub/sub: decoded once, given to each node."""
+        if channel in self._subs:
+            try:
+                event = decode_event(channel, payload)
+            except (msgspec.DecodeError, IndexError, TypeError, ValueError):
+                log.warning("redis at %s: undecodable message on channel %r", self.where, channel)
+                return
+            self._fan_out(channel, event)
+
+    def _fan_out(self, channel: str, event: Publication | Join | Leave) -> None:
+        for handle in list(self._subs.get(channel, ())):
+            try:
+                handle.deliver(event)
+            except Exception:
+                log.exception("delivering to channel %r failed", channel)
+
+    def _resumed(self, channels: list[str]) -> None:
+        self._missed = asyncio.get_running_loop().create_task(self.resume_missed(channels))
+
+    async def resume_missed(self, channels: list[str]) -> None:
+        """After an outage of the pub/sub connection: deliver the newest publication of
+        each channel again. A node that missed some sees its offset jump and reads the
+        rest from history (or, in a new epoch, tells its clients recovery failed); one
+        that missed none drops it as already seen."""
+        for channel in channels:
+            try:
+                page = await self.history(channel, limit=1)
+            except Exception as exc:  # noqa: BLE001 - lost again: the next reconnection retries
+                log.warning("redis at %s: cannot read %r: %s", self.where, channel, exc)
+                return
+            for pub in page.publications:
+                self._fan_out(channel, pub)
+
+    async def close(self) -> None:
+        await self.listener.close()
+        self._subs.clear()
+        self._handles.clear()
+        await self._redis.aclose()
+        await self._redis.connection_pool.disconnect()
