@@ -31,7 +31,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import msgspec
-from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 
 from fastcomm.channels.broker import Deliver, HistoryPage, StreamPosition
 from fastcomm.channels.memory import ENTRY_OVERHEAD
@@ -106,7 +106,9 @@ class RedisBroker(RedisPresence):
 
     ``prefix`` starts every key and pub/sub channel (several apps can share one
     Redis); ``meta_ttl`` is how long a channel's position outlives its last
-    publication; ``publish_timeout`` bounds every command. No I/O happens
+    publication; ``publish_timeout`` bounds every command; at most
+    ``max_connections`` commands are in flight at once (others wait for a
+    connection, within the timeout), plus the pub/sub connection. No I/O happens
     before the first use (:meth:`ping` checks the server).
     """
 
@@ -117,9 +119,16 @@ class RedisBroker(RedisPresence):
         prefix: str = "fastcomm:",
         meta_ttl: float = 3600.0,
         publish_timeout: float = 5.0,
+        max_connections: int = 64,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        pool = ConnectionPool.from_url(url, socket_connect_timeout=publish_timeout)
+        pool = BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            timeout=publish_timeout,
+            socket_connect_timeout=publish_timeout,
+            socket_timeout=publish_timeout,
+        )
         self._redis = Redis(connection_pool=pool)
         super().__init__(self._redis, prefix, clock, publish_timeout)
         self.where = where(pool)

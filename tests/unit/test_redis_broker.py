@@ -1,0 +1,105 @@
+"""What the Redis broker does beyond the broker contract, seen in Redis itself."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+import pytest
+import redis
+
+from fastcomm.channels.redis_broker import RedisBroker, RedisUnavailable
+from fastcomm.protocol.channel_messages import Member, Publication
+from tests.redisserver import free_port
+
+H = {"history_size": 10, "history_ttl": 60.0}
+
+
+def _stat(client: redis.Redis, command: str) -> int:
+    stats = client.info("commandstats").get(f"cmdstat_{command}")
+    return int(stats["calls"]) if stats else 0
+
+
+async def test_keys_carry_the_prefix_and_the_channel_in_a_hash_tag(redis_url: str) -> None:
+    broker = RedisBroker(redis_url, prefix="app1:", meta_ttl=120.0)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        await broker.publish("chat:1", "x", **H)
+        await broker.presence_add("chat:1", Member("s", None))
+        tagged = [b"app1:{chat:1}." + suffix for suffix in (b"m", b"p", b"s", b"x")]
+        assert sorted(client.keys()) == tagged
+        assert 110_000 < client.pttl("app1:{chat:1}.m") <= 120_000  # meta_ttl
+        assert 50_000 < client.pttl("app1:{chat:1}.s") <= 60_000  # history_ttl
+        other = RedisBroker(redis_url, prefix="app2:")
+        assert (await other.position("chat:1")).offset == 0  # another app's channels
+        await other.close()
+    finally:
+        client.close()
+        await broker.close()
+
+
+async def test_subscriptions_of_one_turn_are_one_command_and_last_while_subscribed(
+    redis_url: str,
+) -> None:
+    broker = RedisBroker(redis_url)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        handle = broker.start(lambda event: None)
+        before = _stat(client, "subscribe")
+        await asyncio.gather(*(handle.subscribe(f"c{i}") for i in range(100)))
+        assert _stat(client, "subscribe") == before + 1
+        assert len(client.pubsub_channels()) == 100
+        for i in range(100):
+            await handle.unsubscribe(f"c{i}")
+        await broker.position("c0")  # a round trip: the UNSUBSCRIBE has gone out
+        assert wait_until(lambda: client.pubsub_channels() == [])
+    finally:
+        client.close()
+        await broker.close()
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+async def test_a_publish_from_another_process_broker_reaches_subscribers_in_order(
+    redis_url: str,
+) -> None:
+    publisher, subscriber = RedisBroker(redis_url), RedisBroker(redis_url)
+    got: list[int] = []
+    try:
+        handle = subscriber.start(lambda e: got.append(e.offset if type(e) is Publication else 0))
+        await handle.subscribe("a")
+        await asyncio.gather(*(publisher.publish("a", i, **H) for i in range(200)))
+        deadline = time.monotonic() + 5
+        while len(got) < 200 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert got == list(range(1, 201))
+    finally:
+        await publisher.close()
+        await subscriber.close()
+
+
+async def test_unreachable_redis_is_one_line_naming_host_and_port_never_the_password(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    port = free_port()
+    broker = RedisBroker(f"redis://user:s3cret@127.0.0.1:{port}/0", publish_timeout=1.0)
+    caplog.set_level(logging.DEBUG)
+    try:
+        with pytest.raises(RedisUnavailable) as failed:
+            await broker.ping()
+        message = str(failed.value)
+        assert f"127.0.0.1:{port}" in message and "\n" not in message
+        with pytest.raises(Exception) as publish:  # any error: the routes answer 'unavailable'
+            await broker.publish("a", 1, **H)
+        assert "s3cret" not in f"{message} {publish.value!r} {caplog.text}"
+    finally:
+        await broker.close()
