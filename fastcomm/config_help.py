@@ -23,12 +23,22 @@ HELP: dict[str, dict[str, tuple[str, str]]] = {
         "docs": ("serve the app's contract at /asyncapi.json and its page at /docs", ""),
         "transport": ("what serves the sockets", ""),
         "workers": (
-            "granian worker processes (--transport granian); more than 1 is allowed once a "
-            "broker shared between processes exists (the memory broker is per process): 1 "
-            "for now",
+            "granian worker processes (--transport granian); more than 1 needs a broker "
+            "shared between processes (--broker redis://...; the memory broker is per process)",
             "",
         ),
-        "broker": ("where channel state lives", ""),
+        "broker": (
+            "where channel state lives: memory (this process) or a Redis URL shared by "
+            "several processes, redis://[:PASSWORD@]HOST:PORT/DB, rediss://... (TLS) or "
+            "unix:///path/to/redis.sock",
+            "",
+        ),
+        "broker_prefix": ("start of every Redis key and pub/sub channel of this app", ""),
+        "broker_wait": (
+            "at start, wait this long for the broker to answer, retrying with backoff; "
+            "0: an unreachable broker is an error at once (exit status 2)",
+            SECONDS,
+        ),
     },
     "TLS": {
         "ssl_certfile": ("PEM certificate chain: serve wss://; needs --ssl-keyfile", "file"),
@@ -80,6 +90,11 @@ HELP: dict[str, dict[str, tuple[str, str]]] = {
         "heartbeat_timeout": ("close 1001 if the pong takes longer", SECONDS),
         "drain_timeout": ("on SIGTERM/SIGINT, wait this long for handlers", SECONDS),
         "session_ttl": ("how long a disconnected session can be resumed", SECONDS),
+        "publish_timeout": (
+            "longest wait for the broker on a publish or any other broker call; then the "
+            "request is answered 'unavailable'",
+            SECONDS,
+        ),
     },
     "auth": {
         "jwt_secret": ("verify a JWT on every connection with this key", ""),
@@ -95,6 +110,11 @@ HELP: dict[str, dict[str, tuple[str, str]]] = {
             "history kept over all channels; the least recently used channels' oldest "
             "publications go first",
             BYTES,
+        ),
+        "history_meta_ttl": (
+            "how long a channel's position (epoch, offset) outlives its last publication; "
+            "unset: the longest of --session-ttl and the history TTLs, plus 60 s",
+            SECONDS,
         ),
         "presence": ("track who is subscribed", ""),
         "presence_ttl": (

@@ -262,7 +262,9 @@ def test_a_bare_toml_number_is_still_seconds(tmp_path: Path) -> None:
 
 def test_every_seconds_setting_is_a_duration() -> None:
     timeouts = {"handshake_timeout", "heartbeat", "heartbeat_timeout", "drain_timeout"}
-    assert {*timeouts, "session_ttl", "history_ttl", "presence_ttl"} == DURATIONS
+    timeouts |= {"publish_timeout", "broker_wait"}
+    ttls = {"session_ttl", "history_ttl", "presence_ttl", "history_meta_ttl"}
+    assert timeouts | ttls == DURATIONS
 
 
 @pytest.mark.parametrize("text", ["10x", "s", "1 m s", "10sec", "", "ten"])
