@@ -32,6 +32,7 @@ from typing import Any, cast
 
 import msgspec
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
+from redis.exceptions import AuthenticationError, RedisError, ResponseError
 
 from fastcomm.channels.broker import Deliver, HistoryPage, StreamPosition
 from fastcomm.channels.memory import ENTRY_OVERHEAD
@@ -164,10 +165,10 @@ class RedisBroker(RedisPresence):
         try:
             async with asyncio.timeout(self.publish_timeout):
                 await self._redis.ping()
-        except (OSError, TimeoutError, ConnectionError) as exc:
-            raise RedisUnavailable(f"redis at {self.where} is unreachable: {exc}") from None
-        except Exception as exc:  # noqa: BLE001 - auth errors and the like, said in one line
+        except (AuthenticationError, ResponseError) as exc:
             raise RedisUnavailable(f"redis at {self.where} refused: {exc}") from None
+        except (OSError, TimeoutError, RedisError) as exc:
+            raise RedisUnavailable(f"redis at {self.where} is unreachable: {exc}") from None
 
     # -- streams ---------------------------------------------------------------
     async def publish(

@@ -1,0 +1,89 @@
+"""Separate ``fastcomm serve --broker redis://...`` processes sharing one redis-server:
+publications from either reach subscribers of both in offset order, history and
+presence read the same from both; an unreachable Redis at start is one line and
+exit status 2, or a wait with ``--broker-wait``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+
+import pytest
+
+from fastcomm.loadgen.target import free_port
+from tests.integration.conftest import ServerProcess
+from tests.integration.test_channels import Peer, offsets
+from tests.integration.test_http_api_server import KEY, api
+from tests.redisserver import RedisServer
+from tests.waiting import eventually
+
+pytestmark = pytest.mark.slow
+
+
+def node(start: Callable[..., ServerProcess], url: str, *extra: str) -> tuple[ServerProcess, int]:
+    """A node on ``url`` with the HTTP API on a port of its own; (process, API port)."""
+    api_port = free_port()
+    return start("--broker", url, "--api-key", KEY, "--api-port", str(api_port), *extra), api_port
+
+
+async def test_two_processes_share_channels_history_and_presence(
+    redis_url: str, server_process: Callable[..., ServerProcess]
+) -> None:
+    (one, _), (two, two_api) = node(server_process, redis_url), node(server_process, redis_url)
+    a, b = await Peer.connect(one.url), await Peer.connect(two.url)
+    await a.subscribe("room")
+    await b.subscribe("room")
+    for i in range(20):  # from a client on node two, and from the HTTP API of node two
+        if i % 2:
+            status, reply = await api(two_api, "publish", {"channel": "room", "data": i})
+            assert status == 200, reply
+        else:
+            await b.send(type="publish", channel="room", data=i)
+    got_a, got_b = await a.messages(20), await b.messages(20)
+    assert offsets(got_a) == offsets(got_b) == list(range(1, 21))
+    assert sorted(m["data"] for m in got_a) == list(range(20))
+    assert [m["data"] for m in got_a] == [m["data"] for m in got_b]
+    epochs = {m["epoch"] for m in got_a + got_b}
+    assert len(epochs) == 1
+    for peer in (a, b):
+        history = await peer.request(type="history", channel="room", since=15)
+        assert offsets(history["messages"]) == [16, 17, 18, 19, 20]
+        assert history["epoch"] in epochs
+        members = (await peer.request(type="presence", channel="room"))["members"]
+        assert {m["session"] for m in members} == {a.session, b.session}
+    # A client leaving one node leaves the presence both read.
+    await a.ws.close()
+
+    async def only_b() -> bool:
+        members = (await b.request(type="presence", channel="room"))["members"]
+        return {m["session"] for m in members} == {b.session}
+
+    await eventually(only_b, 10, "a's member is gone from presence")
+    await b.nothing_pending()
+
+
+def test_an_unreachable_redis_at_start_is_one_line_and_exit_status_2() -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "fastcomm", "serve", "--port", str(free_port())]
+    command += ["--broker", f"redis://:hunter2@127.0.0.1:{port}/0", "--publish-timeout", "1"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fastcomm: error: redis at "), done.stderr
+    assert f"127.0.0.1:{port} is unreachable" in lines[0] and "hunter2" not in done.stderr
+
+
+def test_with_broker_wait_the_node_waits_for_redis_to_come(
+    server_process: Callable[..., ServerProcess],
+) -> None:
+    redis = RedisServer()  # its port is free: nothing listens there yet
+    later = threading.Timer(1.0, redis.start)
+    later.start()
+    try:
+        proc = server_process("--broker", redis.url, "--broker-wait", "20s")
+        assert "is unreachable" in proc.output() and "trying again" in proc.output()
+    finally:
+        later.join()
+        redis.remove()
