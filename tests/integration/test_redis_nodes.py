@@ -12,14 +12,17 @@ from collections.abc import Callable
 
 import pytest
 
-from fastcomm.loadgen.target import free_port
+from fastcomm.loadgen.target import ChildServer, free_port
 from tests.integration.conftest import ServerProcess
+from tests.integration.docblocks import DOCS, ENV, block, commands
 from tests.integration.test_channels import Peer, offsets
 from tests.integration.test_http_api_server import KEY, api
 from tests.redisserver import RedisServer
+from tests.traced import traced
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
+CHANNELS = DOCS / "CHANNELS.md"
 
 
 def node(start: Callable[..., ServerProcess], url: str, *extra: str) -> tuple[ServerProcess, int]:
@@ -62,6 +65,26 @@ async def test_two_processes_share_channels_history_and_presence(
 
     await eventually(only_b, 10, "a's member is gone from presence")
     await b.nothing_pending()
+
+
+async def test_the_docs_two_servers_on_one_redis(redis_server: RedisServer, redis_url: str) -> None:
+    ports = {"8000": str(free_port()), "8001": str(free_port()), "6379": str(redis_server.port)}
+    argvs = commands(block("redis-serve", CHANNELS), ports)
+    assert len(argvs) == 2
+    servers = [ChildServer(argv, port=int(argv[-1]), env=traced(dict(ENV))) for argv in argvs]
+    try:
+        for server in servers:
+            server.start()
+        a, b = await Peer.connect(servers[0].url), await Peer.connect(servers[1].url)
+        await a.subscribe("chat")
+        await b.subscribe("chat")  # a client publishes where it is subscribed
+        reply = await b.request(type="publish", channel="chat", data={"text": "hello"})
+        assert reply["type"] == "published", reply
+        (msg,) = await a.messages(1)
+        assert (msg["offset"], msg["data"]) == (1, {"text": "hello"})
+    finally:
+        for server in servers:
+            server.stop()
 
 
 def test_an_unreachable_redis_at_start_is_one_line_and_exit_status_2() -> None:
