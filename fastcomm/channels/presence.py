@@ -32,8 +32,8 @@ async def enter(
             await broker.presence_add(channel, member, ttl)
         if options.join_leave:
             await broker.publish_event(channel, Join(channel, conn.session_id, conn.user))
-    except Exception:
-        log.exception("joining presence of %r failed", channel)
+    except Exception as exc:  # noqa: BLE001 - the backend failed: said once, not a bug
+        log.warning("joining presence of %r failed: %r", channel, exc)
 
 
 async def leave(
@@ -46,15 +46,15 @@ async def leave(
     if present:
         try:
             await broker.presence_leave(session, present)
-        except Exception:  # no leave events either: the members are still listed
-            log.exception("leaving presence of %r failed", present[0])
+        except Exception as exc:  # noqa: BLE001 - no leave events either: still listed
+            log.warning("leaving presence of %r failed: %r", present[0], exc)
             return
     for channel, options in resolved:
         if options.join_leave:
             try:
                 await broker.publish_event(channel, Leave(channel, session, user))
-            except Exception:
-                log.exception("leaving presence of %r failed", channel)
+            except Exception as exc:  # noqa: BLE001 - the backend failed
+                log.warning("leaving presence of %r failed: %r", channel, exc)
 
 
 async def keep(broker: Channels, live: list[tuple[str, str]], ttl: float) -> None:

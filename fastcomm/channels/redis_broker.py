@@ -155,13 +155,19 @@ class RedisBroker(RedisPresence):
         """False while the pub/sub connection is lost (until resubscribed)."""
         return self.listener.up
 
+    @property
+    def outages(self) -> int:
+        """Times the pub/sub connection was lost."""
+        return self.listener.outages
+
     def start(self, deliver: Deliver) -> _Handle:
         handle = _Handle(self, deliver)
         self._handles.add(handle)
         return handle
 
     async def ping(self) -> None:
-        """Check that Redis answers; :class:`RedisUnavailable` naming host:port if not."""
+        """Check that Redis answers, and open the pub/sub connection;
+        :class:`RedisUnavailable` naming host:port if Redis does not answer."""
         try:
             async with asyncio.timeout(self.publish_timeout):
                 await self._redis.ping()
@@ -169,6 +175,7 @@ class RedisBroker(RedisPresence):
             raise RedisUnavailable(f"redis at {self.where} refused: {exc}") from None
         except (OSError, TimeoutError, RedisError) as exc:
             raise RedisUnavailable(f"redis at {self.where} is unreachable: {exc}") from None
+        await self.listener.open()
 
     # -- streams ---------------------------------------------------------------
     async def publish(

@@ -94,6 +94,12 @@ class Listener:
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)  # a subscribe still waiting is moot
 
+    async def open(self) -> None:
+        """Connect now (not at the first subscription), so that an outage shows in
+        :attr:`up` even while no channel is subscribed."""
+        if self._conn is None and self.up and not self._closed:
+            await self._connected()
+
     async def settle(self) -> None:
         """Return once the messages published before this call are handed on."""
         if self._conn is None or not self.up:
