@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
 import msgspec
@@ -36,9 +36,11 @@ from redis.exceptions import AuthenticationError, RedisError, ResponseError
 
 from fastcomm.channels.broker import Deliver, HistoryPage, StreamPosition
 from fastcomm.channels.memory import ENTRY_OVERHEAD
+from fastcomm.channels.redis_handle import RedisHandle
 from fastcomm.channels.redis_listener import Listener
 from fastcomm.channels.redis_presence import RedisPresence
 from fastcomm.channels.redis_scripts import HISTORY, PUBLISH, decode_event, encode_event, keys_of
+from fastcomm.channels.redis_upkeep import keep_positions, resume_missed
 from fastcomm.protocol.channel_messages import Join, Leave, Publication
 
 __all__ = ["EMPTY_EPOCH", "RedisBroker", "RedisUnavailable"]
@@ -62,43 +64,6 @@ def where(pool: ConnectionPool) -> str:
     if "path" in kwargs:
         return str(kwargs["path"])
     return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
-
-
-class _Handle:
-    """One node's view of a :class:`RedisBroker` (a
-    :class:`~fastcomm.channels.broker.BrokerHandle`)."""
-
-    def __init__(self, broker: RedisBroker, deliver: Deliver) -> None:
-        self.broker = broker
-        self.deliver = deliver
-        self.channels: set[str] = set()
-        self.publish = broker.publish
-        self.publish_event = broker.publish_event
-        self.history = broker.history
-        self.position = broker.position
-        self.presence_add = broker.presence_add
-        self.presence_remove = broker.presence_remove
-        self.presence_leave = broker.presence_leave
-        self.presence_keep = broker.presence_keep
-        self.presence = broker.presence
-
-    def __repr__(self) -> str:
-        return f"<RedisBroker handle subscribed={len(self.channels)}>"
-
-    async def subscribe(self, channel: str) -> None:
-        self.channels.add(channel)
-        await self.broker._join(channel, self)
-
-    async def unsubscribe(self, channel: str) -> None:
-        if channel in self.channels:
-            self.channels.discard(channel)
-            self.broker._leave(channel, self)
-
-    async def close(self) -> None:
-        for channel in self.channels:
-            self.broker._leave(channel, self)
-        self.channels.clear()
-        self.broker._handles.discard(self)
 
 
 class RedisBroker(RedisPresence):
@@ -130,16 +95,18 @@ class RedisBroker(RedisPresence):
             socket_connect_timeout=publish_timeout,
             socket_timeout=publish_timeout,
         )
-        self._redis = Redis(connection_pool=pool)
+        self.redis = self._redis = Redis(connection_pool=pool)
         super().__init__(self._redis, prefix, clock, publish_timeout)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._keeper: asyncio.Task[None] | None = None
         self.where = where(pool)
         self.meta_ttl = meta_ttl
         self.publish_timeout = publish_timeout
         self._publish = self._redis.register_script(PUBLISH)
         self._history = self._redis.register_script(HISTORY)
-        self._subs: dict[str, dict[_Handle, None]] = {}
+        self._subs: dict[str, dict[RedisHandle, None]] = {}
         self._names: dict[str, bytes] = {}
-        self._handles: set[_Handle] = set()
+        self._handles: set[RedisHandle] = set()
         self.listener = Listener(pool, self._route, self._resumed, self.where)
 
     def __repr__(self) -> str:
@@ -160,8 +127,8 @@ class RedisBroker(RedisPresence):
         """Times the pub/sub connection was lost."""
         return self.listener.outages
 
-    def start(self, deliver: Deliver) -> _Handle:
-        handle = _Handle(self, deliver)
+    def start(self, deliver: Deliver) -> RedisHandle:
+        handle = RedisHandle(self, deliver)
         self._handles.add(handle)
         return handle
 
@@ -251,14 +218,21 @@ class RedisBroker(RedisPresence):
         return StreamPosition(epoch.decode(), int(offset))
 
     # -- node subscriptions ----------------------------------------------------
-    async def _join(self, channel: str, handle: _Handle) -> None:
+    @property
+    def subscribed(self) -> list[str]:
+        """The channels this process's nodes are subscribed to."""
+        return list(self._subs)
+
+    async def _join(self, channel: str, handle: RedisHandle) -> None:
         self._subs.setdefault(channel, {})[handle] = None
+        if self._keeper is None:
+            self._keeper = self._spawn(keep_positions(self))
         name = self._names.get(channel)
         if name is None:
             name = self._names[channel] = keys_of(self.prefix, channel).encode()
         await self.listener.want(name, channel, self.publish_timeout)
 
-    def _leave(self, channel: str, handle: _Handle) -> None:
+    def _leave(self, channel: str, handle: RedisHandle) -> None:
         handles = self._subs.get(channel)
         if handles is not None:
             handles.pop(handle, None)
@@ -274,9 +248,9 @@ class RedisBroker(RedisPresence):
             except (msgspec.DecodeError, IndexError, TypeError, ValueError):
                 log.warning("redis at %s: undecodable message on channel %r", self.where, channel)
                 return
-            self._fan_out(channel, event)
+            self.fan_out(channel, event)
 
-    def _fan_out(self, channel: str, event: Publication | Join | Leave) -> None:
+    def fan_out(self, channel: str, event: Publication | Join | Leave) -> None:
         for handle in list(self._subs.get(channel, ())):
             try:
                 handle.deliver(event)
@@ -284,23 +258,17 @@ class RedisBroker(RedisPresence):
                 log.exception("delivering to channel %r failed", channel)
 
     def _resumed(self, channels: list[str]) -> None:
-        self._missed = asyncio.get_running_loop().create_task(self.resume_missed(channels))
+        self._spawn(resume_missed(self, channels))
 
-    async def resume_missed(self, channels: list[str]) -> None:
-        """After an outage of the pub/sub connection: deliver the newest publication of
-        each channel again. A node that missed some sees its offset jump and reads the
-        rest from history (or, in a new epoch, tells its clients recovery failed); one
-        that missed none drops it as already seen."""
-        for channel in channels:
-            try:
-                page = await self.history(channel, limit=1)
-            except Exception as exc:  # noqa: BLE001 - lost again: the next reconnection retries
-                log.warning("redis at %s: cannot read %r: %s", self.where, channel, exc)
-                return
-            for pub in page.publications:
-                self._fan_out(channel, pub)
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
         await self.listener.close()
         self._subs.clear()
         self._handles.clear()

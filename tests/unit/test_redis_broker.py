@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 
 import pytest
 import redis
 
 from fastcomm.channels.redis_broker import RedisBroker, RedisUnavailable
 from fastcomm.protocol.channel_messages import Member, Publication
-from tests.redisserver import free_port
+from tests.redisserver import RedisServer, free_port
+from tests.waiting import eventually
 
 H = {"history_size": 10, "history_ttl": 60.0}
 
@@ -54,19 +54,10 @@ async def test_subscriptions_of_one_turn_are_one_command_and_last_while_subscrib
         for i in range(100):
             await handle.unsubscribe(f"c{i}")
         await broker.position("c0")  # a round trip: the UNSUBSCRIBE has gone out
-        assert wait_until(lambda: client.pubsub_channels() == [])
+        await eventually(lambda: client.pubsub_channels() == [], 5, "unsubscribed in Redis")
     finally:
         client.close()
         await broker.close()
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 async def test_a_publish_from_another_process_broker_reaches_subscribers_in_order(
@@ -103,3 +94,37 @@ async def test_unreachable_redis_is_one_line_naming_host_and_port_never_the_pass
         assert "s3cret" not in f"{message} {publish.value!r} {caplog.text}"
     finally:
         await broker.close()
+
+
+async def test_a_subscribed_channel_keeps_its_position_past_meta_ttl(redis_url: str) -> None:
+    broker = RedisBroker(redis_url, meta_ttl=0.3)
+    try:
+        handle = broker.start(lambda event: None)
+        await handle.subscribe("kept")
+        kept = await broker.publish("kept", 1, history_size=0, history_ttl=0.0)
+        await broker.publish("idle", 1, history_size=0, history_ttl=0.0)
+        await asyncio.sleep(0.7)
+        assert await broker.position("kept") == kept  # pushed back while subscribed
+        assert (await broker.position("idle")).offset == 0  # expired
+        await handle.unsubscribe("kept")
+        await asyncio.sleep(0.7)
+        assert (await broker.position("kept")).offset == 0
+    finally:
+        await broker.close()
+
+
+async def test_a_subscribe_redis_does_not_confirm_in_time_fails_and_leaves_nothing(
+    redis_server: RedisServer,
+) -> None:
+    broker = RedisBroker(redis_server.url, publish_timeout=0.5)
+    try:
+        handle = broker.start(lambda event: None)
+        await handle.subscribe("a")
+        redis_server.kill()
+        await eventually(lambda: not broker.up, 5, "the outage seen")
+        with pytest.raises(TimeoutError):
+            await handle.subscribe("b")
+        assert broker.subscribed == ["a"] and handle.channels == {"a"}
+    finally:
+        await broker.close()
+        redis_server.start()
