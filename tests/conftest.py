@@ -12,10 +12,11 @@ from tests.redisserver import RedisServer
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     """One redis-server for the session; fails (never skips) without redis-server."""
-    server = RedisServer().start()
+    server = RedisServer.current = RedisServer().start()
     try:
         yield server
     finally:
+        RedisServer.current = None
         server.remove()
 
 

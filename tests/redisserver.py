@@ -27,7 +27,7 @@ def free_port() -> int:
 
 class RedisServer:
     """One redis-server process; :meth:`start` again restarts it on the same port.
-    ``RedisServer.current`` is the one started last (the session's)."""
+    ``RedisServer.current`` is the session's (set by the ``redis_server`` fixture)."""
 
     current: ClassVar[RedisServer | None] = None
 
@@ -60,7 +60,6 @@ class RedisServer:
                 output = (self.dir / "redis.log").read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"redis-server did not start on {self.port}:\n{output}")
             time.sleep(0.02)
-        RedisServer.current = self
         return self
 
     def command(self, *words: str) -> bytes | None:

@@ -40,7 +40,7 @@ from fastcomm.channels.redis_handle import RedisHandle
 from fastcomm.channels.redis_listener import Listener
 from fastcomm.channels.redis_presence import RedisPresence
 from fastcomm.channels.redis_scripts import HISTORY, PUBLISH, decode_event, encode_event, keys_of
-from fastcomm.channels.redis_upkeep import keep_positions, resume_missed
+from fastcomm.channels.redis_upkeep import check_health, keep_positions, resume_missed
 from fastcomm.protocol.channel_messages import Join, Leave, Publication
 
 __all__ = ["EMPTY_EPOCH", "RedisBroker", "RedisUnavailable"]
@@ -74,7 +74,8 @@ class RedisBroker(RedisPresence):
     Redis); ``meta_ttl`` is how long a channel's position outlives its last
     publication; ``publish_timeout`` bounds every command; at most
     ``max_connections`` commands are in flight at once (others wait for a
-    connection, within the timeout), plus the pub/sub connection. No I/O happens
+    connection, within the timeout), plus the pub/sub connection, pinged every
+    ``health_interval`` seconds. No I/O happens
     before the first use (:meth:`ping` checks the server).
     """
 
@@ -86,6 +87,7 @@ class RedisBroker(RedisPresence):
         meta_ttl: float = 3600.0,
         publish_timeout: float = 5.0,
         max_connections: int = 64,
+        health_interval: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         pool = BlockingConnectionPool.from_url(
@@ -98,7 +100,8 @@ class RedisBroker(RedisPresence):
         self.redis = self._redis = Redis(connection_pool=pool)
         super().__init__(self._redis, prefix, clock, publish_timeout)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._keeper: asyncio.Task[None] | None = None
+        self._upkeep = False
+        self.health_interval = health_interval
         self.where = where(pool)
         self.meta_ttl = meta_ttl
         self.publish_timeout = publish_timeout
@@ -143,6 +146,7 @@ class RedisBroker(RedisPresence):
         except (OSError, TimeoutError, RedisError) as exc:
             raise RedisUnavailable(f"redis at {self.where} is unreachable: {exc}") from None
         await self.listener.open()
+        self._start_upkeep()
 
     # -- streams ---------------------------------------------------------------
     async def publish(
@@ -225,8 +229,7 @@ class RedisBroker(RedisPresence):
 
     async def _join(self, channel: str, handle: RedisHandle) -> None:
         self._subs.setdefault(channel, {})[handle] = None
-        if self._keeper is None:
-            self._keeper = self._spawn(keep_positions(self))
+        self._start_upkeep()
         name = self._names.get(channel)
         if name is None:
             name = self._names[channel] = keys_of(self.prefix, channel).encode()
@@ -260,6 +263,12 @@ class RedisBroker(RedisPresence):
     def _resumed(self, channels: list[str]) -> None:
         self._spawn(resume_missed(self, channels))
 
+    def _start_upkeep(self) -> None:
+        if not self._upkeep:
+            self._upkeep = True
+            self._spawn(keep_positions(self))
+            self._spawn(check_health(self))
+
     def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
@@ -267,7 +276,7 @@ class RedisBroker(RedisPresence):
         return task
 
     async def close(self) -> None:
-        for task in self._tasks:
+        for task in list(self._tasks):
             task.cancel()
         await self.listener.close()
         self._subs.clear()

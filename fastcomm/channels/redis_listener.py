@@ -201,6 +201,14 @@ class Listener:
         self._pings = []
         return conn
 
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None and self.up
+
+    def lost(self, why: BaseException) -> None:
+        """The connection is dead though the socket is open (no answer): reconnect."""
+        self._lost(why)
+
     def _lost(self, exc: BaseException) -> None:
         if self._closed or not self.up:
             return
@@ -222,7 +230,8 @@ class Listener:
         delay = _BACKOFF_FIRST
         while not self._closed:
             try:
-                await self._connected()
+                async with asyncio.timeout(_CONFIRM_TIMEOUT):  # a silent server too
+                    await self._connected()
                 break
             except Exception:  # noqa: BLE001 - still down: try again later
                 conn = self._release()

@@ -5,6 +5,9 @@
   pushed back every third of that (one pipeline of ``PEXPIRE`` per batch of
   channels), so a quiet channel with live subscribers keeps its epoch, as in
   the memory broker.
+- :func:`check_health`: a ``PING`` on the pub/sub connection every
+  ``health_interval`` seconds; no answer within ``publish_timeout`` (a host gone
+  without closing the socket) counts as a lost connection.
 - :func:`resume_missed`: after the pub/sub connection came back, the newest
   publication of each channel is handed to the nodes again: one that missed
   some sees its offset jump and reads the rest from history (or, in a new
@@ -23,7 +26,7 @@ from fastcomm.channels.redis_scripts import keys_of
 if TYPE_CHECKING:
     from fastcomm.channels.redis_broker import RedisBroker
 
-__all__ = ["BATCH", "keep_positions", "resume_missed"]
+__all__ = ["BATCH", "check_health", "keep_positions", "resume_missed"]
 
 log = logging.getLogger("fastcomm.channels")
 
@@ -48,6 +51,19 @@ async def keep_positions(broker: RedisBroker) -> None:
             except Exception as exc:  # noqa: BLE001 - Redis away: the next round retries
                 log.warning("redis at %s: keeping positions failed: %r", broker.where, exc)
                 break
+
+
+async def check_health(broker: RedisBroker) -> None:
+    """Forever (until cancelled): ping the pub/sub connection while it is up."""
+    listener = broker.listener
+    while True:
+        await asyncio.sleep(broker.health_interval)
+        if listener.connected:
+            try:
+                async with asyncio.timeout(broker.publish_timeout):
+                    await listener.settle()
+            except TimeoutError:
+                listener.lost(TimeoutError(f"no answer to PING in {broker.publish_timeout:g} s"))
 
 
 async def resume_missed(broker: RedisBroker, channels: list[str]) -> None:

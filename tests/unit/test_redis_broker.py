@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import time
 
 import pytest
@@ -128,3 +129,22 @@ async def test_a_subscribe_redis_does_not_confirm_in_time_fails_and_leaves_nothi
     finally:
         await broker.close()
         redis_server.start()
+
+
+async def test_a_redis_that_stops_answering_is_an_outage_until_it_answers_again(
+    redis_server: RedisServer,
+) -> None:
+    broker = RedisBroker(redis_server.url, publish_timeout=0.3, health_interval=0.1)
+    assert redis_server.process is not None
+    try:
+        await broker.ping()
+        await broker.start(lambda event: None).subscribe("a")
+        redis_server.process.send_signal(signal.SIGSTOP)  # the socket stays open, silent
+        await eventually(lambda: not broker.up, 5, "the silence seen as an outage")
+        redis_server.process.send_signal(signal.SIGCONT)
+        await eventually(lambda: broker.up, 10, "back once it answers")
+        assert broker.outages == 1 and broker.subscribed == ["a"]
+        assert (await broker.publish("a", 1, **H)).offset == 1
+    finally:
+        redis_server.process.send_signal(signal.SIGCONT)
+        await broker.close()
