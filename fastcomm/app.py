@@ -209,10 +209,14 @@ class App:
             raise RuntimeError("the app is not being served (start a fastcomm Server first)")
         return node.api
 
-    async def publish(self, channel: str, data: Any) -> StreamPosition:
-        """Publish ``data`` on ``channel``; returns ``(epoch, offset)``. Raises
+    async def publish(
+        self, channel: str, data: Any, *, idempotency_key: str | None = None
+    ) -> StreamPosition:
+        """Publish ``data`` on ``channel``; returns ``(epoch, offset)``. With an
+        ``idempotency_key`` used on the channel within ``idempotency_window``, nothing
+        is published again and the first publication's position is returned. Raises
         :class:`ValueError` for an invalid channel name."""
-        return await self.api.publish(channel, data)
+        return await self.api.publish(channel, data, idempotency_key=idempotency_key)
 
     async def push(self, to: str, msg: Any) -> int:
         """Send ``msg`` to a session (by id) or else to every session of a user, on

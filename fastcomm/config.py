@@ -56,7 +56,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     docs: bool = True
     transport: Literal["picows", "granian"] = "picows"
     workers: int = 1
-    broker: Literal["memory"] = "memory"
+    broker: str = "memory"
+    broker_prefix: str = "fastcomm:"
+    broker_wait: float = 0.0
 
     # TLS
     ssl_certfile: str | None = None
@@ -94,6 +96,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     session_checkpoint: float = 5.0
     node_ttl: float = 15.0
     command_timeout: float = 2.0
+    publish_timeout: float = 5.0
+    idempotency_window: float = 300.0
+    readyz_needs_broker: bool = False
 
     # Auth (JWT on the connect hook when jwt_secret is set; see docs/AUTH.md)
     jwt_secret: str | None = None
@@ -106,6 +111,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     history_ttl: float = 300.0
     history_max_bytes: int = 16 * MiB
     max_history_bytes: int = 256 * MiB
+    history_meta_ttl: float | None = None
     presence: bool = True
     presence_ttl: float = 60.0
     join_leave: bool = False

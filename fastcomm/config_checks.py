@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from fastcomm.errors import ConfigError
 
@@ -40,15 +41,19 @@ _POSITIVE = (
     "heartbeat_timeout",
     "read_buffer_size",
     "api_max_body",
+    "publish_timeout",
 )
 _NON_NEGATIVE = (
     "max_resumable_sessions",
     "drain_timeout",
     "session_ttl",
+    "idempotency_window",
     "history_size",
     "history_ttl",
     "history_max_bytes",
+    "broker_wait",
 )
+_BROKER_SCHEMES = ("redis", "rediss", "unix")
 
 
 def check(config: Config) -> Config:
@@ -80,11 +85,11 @@ def check(config: Config) -> Config:
             raise ConfigError(f"{name} must be a finite number greater than 0, got {value!r}")
     if config.workers < 1:
         raise ConfigError(f"workers must be 1 or more, got {config.workers}")
+    _check_broker(config)
     if config.workers > 1 and config.broker == "memory":
         raise ConfigError(
             f"workers = {config.workers} needs a broker shared between processes; the "
-            "in-memory broker is per process and a shared (Redis) broker is not available "
-            "yet: use workers = 1"
+            "in-memory broker is per process: use --broker redis://... or workers = 1"
         )
     if (config.ssl_certfile is None) != (config.ssl_keyfile is None):
         given, missing = ("ssl_certfile", "ssl_keyfile")[:: 1 if config.ssl_keyfile is None else -1]
@@ -92,3 +97,29 @@ def check(config: Config) -> Config:
     if config.app is not None and ":" not in config.app:
         raise ConfigError(f"app must be 'module:attr' or 'file.py:attr', got {config.app!r}")
     return config
+
+
+def _check_broker(config: Config) -> None:
+    """``broker`` is ``memory`` or a Redis URL; an error never shows its password."""
+    broker = config.broker
+    if broker != "memory":
+        url = urlsplit(broker)
+        shown = url._replace(netloc=url.netloc.rpartition("@")[2]).geturl()
+        try:
+            port_ok = url.scheme == "unix" or url.port is None or url.port > 0
+        except ValueError:
+            port_ok = False
+        if url.scheme not in _BROKER_SCHEMES:
+            raise ConfigError(
+                f"broker must be memory or a redis://, rediss:// or unix:// URL, got {shown!r}"
+            )
+        if not (url.path if url.scheme == "unix" else url.hostname) or not port_ok:
+            raise ConfigError(f"broker URL {shown!r} names no server (or a bad port)")
+    ttl = config.history_meta_ttl
+    if ttl is not None:
+        longest = max([config.history_ttl] + [n.history_ttl or 0.0 for n in config.namespaces])
+        if not (math.isfinite(ttl) and ttl >= longest and ttl > 0):
+            raise ConfigError(
+                f"history_meta_ttl must be a finite number of seconds, at least the longest "
+                f"history TTL ({longest:g}), got {ttl!r}"
+            )

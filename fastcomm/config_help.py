@@ -23,12 +23,27 @@ HELP: dict[str, dict[str, tuple[str, str]]] = {
         "docs": ("serve the app's contract at /asyncapi.json and its page at /docs", ""),
         "transport": ("what serves the sockets", ""),
         "workers": (
-            "granian worker processes (--transport granian); more than 1 is allowed once a "
-            "broker shared between processes exists (the memory broker is per process): 1 "
-            "for now",
+            "granian worker processes (--transport granian); more than 1 needs a broker "
+            "shared between processes (--broker redis://...; the memory broker is per process)",
             "",
         ),
-        "broker": ("where channel state lives", ""),
+        "broker": (
+            "where channel state lives: memory (this process) or a Redis URL shared by "
+            "several processes, redis://[:PASSWORD@]HOST:PORT/DB, rediss://... (TLS) or "
+            "unix:///path/to/redis.sock",
+            "",
+        ),
+        "broker_prefix": ("start of every Redis key and pub/sub channel of this app", ""),
+        "readyz_needs_broker": (
+            "answer /readyz 503 while the broker is unreachable (by default it stays 200: "
+            "all nodes share the broker)",
+            "",
+        ),
+        "broker_wait": (
+            "at start, wait this long for the broker to answer, retrying with backoff; "
+            "0: an unreachable broker is an error at once (exit status 2)",
+            SECONDS,
+        ),
     },
     "TLS": {
         "ssl_certfile": ("PEM certificate chain: serve wss://; needs --ssl-keyfile", "file"),
@@ -94,6 +109,16 @@ HELP: dict[str, dict[str, tuple[str, str]]] = {
             "how long a server API call waits for the other nodes' answers",
             SECONDS,
         ),
+        "idempotency_window": (
+            "a publish that repeats an idempotency key used on its channel within this "
+            "window publishes nothing again",
+            SECONDS,
+        ),
+        "publish_timeout": (
+            "longest wait for the broker on a publish or any other broker call; then the "
+            "request is answered 'unavailable'",
+            SECONDS,
+        ),
     },
     "auth": {
         "jwt_secret": ("verify a JWT on every connection with this key", ""),
@@ -109,6 +134,11 @@ HELP: dict[str, dict[str, tuple[str, str]]] = {
             "history kept over all channels; the least recently used channels' oldest "
             "publications go first",
             BYTES,
+        ),
+        "history_meta_ttl": (
+            "how long a channel's position (epoch, offset) outlives its last publication; "
+            "unset: the longest of --session-ttl and the history TTLs, plus 60 s",
+            SECONDS,
         ),
         "presence": ("track who is subscribed", ""),
         "presence_ttl": (

@@ -62,7 +62,13 @@ class Server:
         return f"{scheme}://{self.config.host}:{self.port}{self.config.path}"
 
     async def start(self) -> None:
-        """Bind and start accepting; ``self.port`` is the bound port afterwards."""
+        """Bind and start accepting; ``self.port`` is the bound port afterwards. A
+        broker that does not answer (within ``broker_wait``) raises StartupError."""
+        try:
+            await self.node.reach_broker()
+        except StartupError:
+            await self.node.close()
+            raise
         self.node.start()
         config = self.config
         try:

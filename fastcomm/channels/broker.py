@@ -93,6 +93,7 @@ class Channels(Protocol):
         history_size: int,
         history_ttl: float,
         history_bytes: int = 0,
+        idempotency_key: str | None = None,
     ) -> StreamPosition:
         """Append a publication and deliver it; return its position.
 
@@ -104,6 +105,11 @@ class Channels(Protocol):
         subscribes first and then reads history misses nothing. ``data`` is any
         msgspec-encodable value; a networked backend serializes it (MessagePack)
         itself.
+
+        With ``idempotency_key``, a publish to ``channel`` with a key used there
+        within the broker's idempotency window (5 minutes by default) stores and
+        delivers nothing and returns the position of the first one: a client that
+        retries after a timeout does not publish twice.
         """
         ...
 
@@ -175,6 +181,13 @@ class BrokerHandle(Channels, Protocol):
         """Stop delivering ``channel`` to this node; no error if not subscribed."""
         ...
 
+    @property
+    def reconnects(self) -> int:
+        """Times the backend came back after an outage. After each, what the node
+        keeps there (its presence members, its sessions' records) is written again:
+        the backend may have come back empty."""
+        ...
+
     async def announce(self, info: bytes, ttl: float) -> None:
         """List this node in the node registry with ``info`` for ``ttl`` seconds (a
         node's heartbeat: it announces again before that time is up)."""
@@ -186,9 +199,10 @@ class BrokerHandle(Channels, Protocol):
 
     async def send(self, data: bytes, node: str | None = None) -> None:
         """Hand ``data`` to the ``control`` callback of the node ``node`` (by uid) or,
-        with None, of every other node: at most once, later than this call (never
-        inside it), in the order sent between two nodes, and in no particular order
-        with publications. Nothing happens for a node that is not there."""
+        with None, of every other node that has announced itself: at most once,
+        later than this call (never inside it), in the order sent between two nodes,
+        and in no particular order with publications. Nothing happens for a node
+        that is not there."""
         ...
 
     async def close(self) -> None:

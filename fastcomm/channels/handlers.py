@@ -110,14 +110,21 @@ class Channels:
         self.drop = self.subscriptions.drop
         self.positions = self.subscriptions.positions
 
-    async def keep_presence(self) -> None:
-        """Keep this node's live members listed (the node's sweep calls it)."""
-        live = [
-            (name, conn.session_id)
+    def _members(self) -> list[tuple[str, Connection]]:
+        return [
+            (name, conn)
             for name, state in self.hub.channels.items()
             for conns in state.groups.values()
             for conn in conns
         ]
+
+    async def restore_presence(self) -> None:
+        """Add this node's live members again (the broker came back: maybe empty)."""
+        await presence.restore(self.broker, self.namespaces, self._members(), self.presence_ttl)
+
+    async def keep_presence(self) -> None:
+        """Keep this node's live members listed (the node's sweep calls it)."""
+        live = [(name, conn.session_id) for name, conn in self._members()]
         await presence.keep(self.broker, live, self.presence_ttl)
 
     def routes(self) -> dict[type[Message], Route]:
@@ -213,6 +220,7 @@ class Channels:
                     history_size=options.history_size,
                     history_ttl=options.history_ttl,
                     history_bytes=self.history_bytes,
+                    idempotency_key=msg.idempotency_key,
                 )
             except Exception as exc:
                 raise _unavailable(exc) from exc

@@ -33,7 +33,7 @@ import msgspec
 from fastcomm.channels.broker import Control, Deliver, HistoryPage, StreamPosition
 from fastcomm.channels.members import Members
 from fastcomm.channels.memory_nodes import MemoryHandle, NodeBus
-from fastcomm.channels.streams import Stream
+from fastcomm.channels.streams import IdempotencyKeys, Stream
 from fastcomm.protocol.channel_messages import Join, Leave, Member, Publication
 from fastcomm.sessions.memory_store import MemorySessionStore
 
@@ -68,6 +68,8 @@ class MemoryBroker:
         max_streams: int = 100_000,
         max_history_bytes: int = 256 * 1024 * 1024,
         max_detached_sessions: int = 1_000_000,
+        idempotency_window: float = 300.0,
+        max_idempotency_keys: int = 100_000,
     ) -> None:
         self._clock = clock
         self.meta_ttl = meta_ttl
@@ -83,6 +85,7 @@ class MemoryBroker:
         self._handles: set[MemoryHandle] = set()
         self._presence = Members(clock)
         self.bus = NodeBus(clock)
+        self._keys = IdempotencyKeys(idempotency_window, max_idempotency_keys)
         self.sessions = MemorySessionStore(max_detached_sessions, clock)
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
@@ -151,8 +154,13 @@ class MemoryBroker:
         history_size: int,
         history_ttl: float,
         history_bytes: int = 0,
+        idempotency_key: str | None = None,
     ) -> StreamPosition:
         now = self._clock()
+        if idempotency_key is not None:
+            seen = self._keys.seen(channel, idempotency_key, now)
+            if seen is not None:
+                return seen
         stream = self._touch(channel, now) or self._create(channel, now)
         stream.offset += 1
         pub = Publication(channel, stream.offset, stream.epoch, data)
@@ -165,7 +173,10 @@ class MemoryBroker:
         elif stream.pubs:
             self.history_bytes -= stream.forget()
         self._deliver(channel, pub)
-        return StreamPosition(stream.epoch, stream.offset)
+        position = StreamPosition(stream.epoch, stream.offset)
+        if idempotency_key is not None:
+            self._keys.remember(channel, idempotency_key, position, now)
+        return position
 
     def _shed_history(self) -> None:
         """Over ``max_history_bytes``: drop the oldest entries of the least recently

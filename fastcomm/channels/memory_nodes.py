@@ -57,6 +57,7 @@ class MemoryHandle:
         self.uid = uid
         self.control = control
         self.channels: set[str] = set()
+        self.reconnects = 0  # nothing to lose: the broker is this process
         self.publish = broker.publish
         self.publish_event = broker.publish_event
         self.history = broker.history

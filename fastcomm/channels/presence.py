@@ -12,7 +12,7 @@ from fastcomm.protocol.channel_messages import Join, Leave, Member
 if TYPE_CHECKING:
     from fastcomm.sessions.connection import Connection
 
-__all__ = ["enter", "keep", "leave"]
+__all__ = ["enter", "keep", "leave", "restore"]
 
 KEEP_BATCH = 1024
 """``(channel, session)`` pairs kept alive per broker call."""
@@ -32,8 +32,8 @@ async def enter(
             await broker.presence_add(channel, member, ttl)
         if options.join_leave:
             await broker.publish_event(channel, Join(channel, conn.session_id, conn.user))
-    except Exception:
-        log.exception("joining presence of %r failed", channel)
+    except Exception as exc:  # noqa: BLE001 - the backend failed: said once, not a bug
+        log.warning("joining presence of %r failed: %r", channel, exc)
 
 
 async def leave(
@@ -46,15 +46,32 @@ async def leave(
     if present:
         try:
             await broker.presence_leave(session, present)
-        except Exception:  # no leave events either: the members are still listed
-            log.exception("leaving presence of %r failed", present[0])
+        except Exception as exc:  # noqa: BLE001 - no leave events either: still listed
+            log.warning("leaving presence of %r failed: %r", present[0], exc)
             return
     for channel, options in resolved:
         if options.join_leave:
             try:
                 await broker.publish_event(channel, Leave(channel, session, user))
-            except Exception:
-                log.exception("leaving presence of %r failed", channel)
+            except Exception as exc:  # noqa: BLE001 - the backend failed
+                log.warning("leaving presence of %r failed: %r", channel, exc)
+
+
+async def restore(
+    broker: Channels, namespaces: Namespaces, live: list[tuple[str, Connection]], ttl: float
+) -> None:
+    """Add every ``(channel, connection)`` of ``live`` to presence again, where it is
+    enabled, with no ``join`` (they never left): after the backend came back, it may
+    have lost them."""
+    for channel, conn in live:
+        if namespaces.resolve(channel).presence:
+            try:
+                await broker.presence_add(
+                    channel, Member(conn.session_id, conn.user, conn.meta), ttl
+                )
+            except Exception as exc:  # noqa: BLE001 - lost again: the next return retries
+                log.warning("restoring presence failed: %r", exc)
+                return
 
 
 async def keep(broker: Channels, live: list[tuple[str, str]], ttl: float) -> None:

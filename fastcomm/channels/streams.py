@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 
+from fastcomm.channels.broker import StreamPosition
 from fastcomm.protocol.channel_messages import Publication
 
-__all__ = ["Stream"]
+__all__ = ["IdempotencyKeys", "Stream"]
 
 _NO_PUBS: deque[Publication] = deque()  # shared, never written: a stream with no history
 _NO_EXPIRES: deque[float] = deque()
@@ -61,3 +62,36 @@ class Stream:
         while expires and expires[0] <= now:
             freed += self.drop_oldest()
         return freed
+
+
+class IdempotencyKeys:
+    """Publish idempotency keys of a broker: ``(channel, key)`` -> the position of
+    the publication made with it, for ``window`` seconds, at most ``cap`` of them (the
+    oldest go first)."""
+
+    def __init__(self, window: float, cap: int) -> None:
+        self.window = window
+        self.cap = cap
+        self._seen: OrderedDict[tuple[str, str], tuple[float, StreamPosition]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def seen(self, channel: str, key: str, now: float) -> StreamPosition | None:
+        """The position published with ``key`` on ``channel`` within the window."""
+        seen = self._seen
+        while seen:  # expired keys go first
+            oldest, (until, _) = next(iter(seen.items()))
+            if until > now:
+                break
+            del seen[oldest]
+        found = seen.get((channel, key))
+        return None if found is None else found[1]
+
+    def remember(self, channel: str, key: str, position: StreamPosition, now: float) -> None:
+        if self.window <= 0 or self.cap <= 0:
+            return
+        seen = self._seen
+        seen[(channel, key)] = (now + self.window, position)
+        while len(seen) > self.cap:
+            del seen[next(iter(seen))]

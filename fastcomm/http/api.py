@@ -35,9 +35,11 @@ class ApiBackend(Protocol):
     """What the HTTP API needs from the server node. Every method is a coroutine
     and raises any exception on backend failure (the API answers 500, code 100)."""
 
-    async def publish(self, channel: str, data: Any) -> StreamPosition:
-        """Publish ``data`` to ``channel`` as the server (no client hooks apply) and
-        return its position. Raises ValueError for an invalid channel name."""
+    async def publish(
+        self, channel: str, data: Any, *, idempotency_key: str | None = None
+    ) -> StreamPosition:
+        """Publish ``data`` to ``channel`` as the server (no client hooks apply), once
+        per ``idempotency_key``; return its position. ValueError: an invalid name."""
         ...
 
     async def presence(self, channel: str) -> list[Member]:
@@ -202,7 +204,8 @@ class HttpApi:
     # -- commands: each takes its decoded request, returns a result or a Failure --
     async def publish(self, req: m.PublishRequest) -> Result:
         try:
-            position = await self.backend.publish(req.channel, req.data)
+            key = req.idempotency_key
+            position = await self.backend.publish(req.channel, req.data, idempotency_key=key)
         except ValueError as exc:
             return bad_request(f"invalid channel at `$.channel`: {exc}")
         return m.PublishResult(position.offset, position.epoch)

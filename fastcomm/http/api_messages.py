@@ -43,6 +43,7 @@ class Position(msgspec.Struct):
 class PublishRequest(msgspec.Struct):
     channel: Channel
     data: Any
+    idempotency_key: Annotated[str, Meta(min_length=1, max_length=128)] | None = None
 
 
 class PublishResult(msgspec.Struct):

@@ -15,7 +15,7 @@ import msgspec
 from fastcomm.contract.asyncapi import asyncapi_document
 from fastcomm.http.metrics import metrics_endpoint
 from fastcomm.http.types import Request, Response, header
-from fastcomm.node.status import status_snapshot
+from fastcomm.node.status import broker_state, status_snapshot
 from fastcomm.web.assets import DEMO_PATH, DOCS_PATH, asset, asset_paths
 
 if TYPE_CHECKING:
@@ -80,9 +80,15 @@ class Endpoints:
         return Response(200, b"ok\n", headers=_NO_STORE)
 
     def readyz(self, request: Request) -> Response:
-        if self.node.accepting:
-            return Response(200, b"ready\n", headers=_NO_STORE)
-        return Response(503, b"draining\n", headers=_NO_STORE)
+        """200 while accepting; 503 draining, and, with ``readyz_needs_broker``, 503
+        while the broker is unreachable (by default a broker outage keeps it 200:
+        every node shares the broker, and a balancer would drop them all)."""
+        node = self.node
+        if not node.accepting:
+            return Response(503, b"draining\n", headers=_NO_STORE)
+        if node.config.readyz_needs_broker and not broker_state(node.broker)["up"]:
+            return Response(503, b"broker unavailable\n", headers=_NO_STORE)
+        return Response(200, b"ready\n", headers=_NO_STORE)
 
     def status(self, request: Request) -> Response:
         body = _json.encode(status_snapshot(self.node))

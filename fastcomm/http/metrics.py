@@ -19,6 +19,7 @@ Exported (``_total`` is added to counters by the format):
 - ``fastcomm_slow_consumers_total`` (outbound buffer overflows, close 4008)
 - ``fastcomm_channels``, ``fastcomm_channel_subscribers``
 - ``fastcomm_inflight_handlers``, ``fastcomm_uptime_seconds``
+- ``fastcomm_broker_up`` (0 while a networked broker is unreachable)
 - ``fastcomm_routing_latency_seconds`` (histogram of one message in
   ``router.sample_every``: decode, validation, handler, reply)
 """
@@ -39,6 +40,7 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from fastcomm.http.types import Request, Response
+from fastcomm.node.status import broker_state
 
 if TYPE_CHECKING:
     from fastcomm.node.node import Node
@@ -114,6 +116,8 @@ class NodeCollector(Collector):
                      len(node.router.inflight))  # fmt: skip
         yield _gauge("fastcomm_uptime_seconds", "Seconds since the node started.",
                      stats.uptime)  # fmt: skip
+        yield _gauge("fastcomm_broker_up", "1 while the broker is reachable, else 0.",
+                     float(broker_state(node.broker)["up"]))  # fmt: skip
         yield self._routing_latency()
 
     def _routing_latency(self) -> HistogramMetricFamily:

@@ -52,7 +52,9 @@ class ServerApi:
         if problem is not None:
             raise ValueError(problem)
 
-    async def publish(self, channel: str, data: Any) -> StreamPosition:
+    async def publish(
+        self, channel: str, data: Any, *, idempotency_key: str | None = None
+    ) -> StreamPosition:
         """Publish ``data`` to every subscriber of ``channel`` and return its position.
 
         The namespace's history options apply; ``client_publish`` and the
@@ -74,6 +76,7 @@ class ServerApi:
             history_size=options.history_size,
             history_ttl=options.history_ttl,
             history_bytes=channels.history_bytes,
+            idempotency_key=idempotency_key,
         )
 
     async def push(self, to: str, msg: Any) -> int:

@@ -27,7 +27,7 @@ from fastcomm.errors import CloseCode, ErrorCode
 from fastcomm.node.admission import Accept, Admission
 from fastcomm.node.api import ServerApi
 from fastcomm.node.application import Application
-from fastcomm.node.brokers import make_broker
+from fastcomm.node.brokers import make_broker, reach
 from fastcomm.node.cluster import Cluster
 from fastcomm.node.limits import connection_capacity
 from fastcomm.node.memory import MemoryReturn
@@ -237,6 +237,11 @@ class Node:
         conn.send_error(rid, ErrorCode.RATE_LIMITED, "message rate limit exceeded")
 
     # -- lifecycle ------------------------------------------------------------------
+    async def reach_broker(self) -> None:
+        """Wait for the broker this node made to answer (StartupError if it does not)."""
+        if self._owns_broker:
+            await reach(self.broker, self.config.broker_wait)
+
     def start(self) -> None:
         """Check the descriptor limit, start the sweep and accept connections (call
         on the running loop)."""

@@ -57,6 +57,18 @@ class Records:
         conns = [c for c in list(self.node.connections) if c.waiting is None and not c.closed]
         await self._write([self._record(c) for c in conns])
 
+    async def rewrite(self) -> None:
+        """Write the records of every live session again, creating them (the store
+        came back, maybe empty)."""
+        node = self.node
+        for conn in [c for c in list(node.connections) if c.waiting is None and not c.closed]:
+            token, record = self._record(conn)
+            try:
+                await node.sessions.store.save(token, record, node.sessions.ttl)
+            except Exception as exc:  # noqa: BLE001 - lost again: the next return retries
+                log.warning("session store failed: %r", exc)
+                return
+
     async def _write(self, records: list[tuple[str, SessionRecord]]) -> None:
         try:
             await self.node.sessions.checkpoint(records)

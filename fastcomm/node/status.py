@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from fastcomm.node.node import Node
 
-__all__ = ["status_snapshot"]
+__all__ = ["broker_state", "status_snapshot"]
 
 
 def status_snapshot(node: Node) -> dict[str, Any]:
@@ -30,4 +30,11 @@ def status_snapshot(node: Node) -> dict[str, Any]:
         "handshake_incomplete": stats.handshake_incomplete,
         "slow_consumers": stats.slow_consumers,
         "inflight_handlers": len(node.router.inflight),
+        "broker": broker_state(node.broker),
     }
+
+
+def broker_state(broker: object) -> dict[str, Any]:
+    """``up`` (False while a networked broker is unreachable) and ``outages`` so far;
+    the memory broker is always up."""
+    return {"up": bool(getattr(broker, "up", True)), "outages": getattr(broker, "outages", 0)}

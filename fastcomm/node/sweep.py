@@ -4,7 +4,8 @@ Once per period it refills rate buckets, pings idle peers and drops dead
 ones; every third of ``presence_ttl`` it keeps this node's presence records
 alive; every ``session_checkpoint``, its sessions' records (with their
 current positions); every third of ``node_ttl``, its entry in the node
-registry.
+registry; and after the broker came back from an outage, it writes its
+presence members and session records again.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ async def sweep(node: Node) -> None:
     checkpoint = min(config.session_checkpoint, config.session_ttl / 3 or 1.0)
     period = min(period, checkpoint / 2, config.node_ttl / 6)
     start = time.monotonic()
+    reconnects = node.channels.broker.reconnects
     keep_presence_at = start + config.presence_ttl / 3
     checkpoint_at, announce_at = start + checkpoint, start + config.node_ttl / 3
     refill, burst = config.rate_limit * period, float(config.rate_burst)
@@ -59,6 +61,12 @@ async def sweep(node: Node) -> None:
                     conn.transport.abort()
             elif conn.idle >= config.heartbeat and conn.transport.ping():
                 conn.ping_sent = now
+        handle = node.channels.broker
+        if handle.reconnects != reconnects:  # the broker is back, perhaps empty
+            reconnects = handle.reconnects
+            node.router.spawn(node.channels.restore_presence())
+            if config.session_ttl > 0:
+                node.router.spawn(node.records.rewrite())
         if now >= keep_presence_at:
             keep_presence_at = now + config.presence_ttl / 3
             node.router.spawn(node.channels.keep_presence())

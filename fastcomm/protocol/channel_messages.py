@@ -28,6 +28,8 @@ __all__ = [
 
 
 Offset = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+IdempotencyKey = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+"""A publish's idempotency key: a retry with the same key publishes nothing more."""
 """An offset or count in a request: 0 to 2**63-1 (what every backend can store)."""
 
 
@@ -50,6 +52,7 @@ class Unsubscribe(Message, tag="unsubscribe"):
 class Publish(Message, tag="publish"):
     channel: str
     data: Any = None
+    idempotency_key: IdempotencyKey | None = None
 
 
 class PresenceRequest(Message, tag="presence"):

@@ -9,23 +9,24 @@ from typing import Any
 from fastcomm.channels.memory import MemoryBroker
 from tests.browser.pages import client_page, until
 from tests.integration.balancer import Balancer
-from tests.integration.test_nodes import die, nodes, store_of
+from tests.integration.test_nodes import die, nodes, record_of
 from tests.waiting import eventually
 
 
 async def test_the_browser_client_resumes_on_another_node_when_its_node_dies(
     browser: Any,
 ) -> None:
-    async with nodes(2, session_checkpoint=60) as (one, two), Balancer(one.port) as lb:
-        broker = one.node.broker
-        assert isinstance(broker, MemoryBroker)
+    shared = MemoryBroker()
+    async with (
+        nodes(lambda: shared, 2, session_checkpoint=60) as (one, two),
+        Balancer(one.port) as lb,
+    ):
         page = await client_page(browser, lb.port)  # the page comes through the balancer
         session = await page.evaluate("connect({backoffInitial: 0.05}, ['feed'])")
         token = await page.evaluate("client.resumeToken")
-        record = store_of(broker).peek
 
-        def subscribed_in_record() -> bool:
-            kept = record(token)
+        async def subscribed_in_record() -> bool:
+            kept = await record_of(one, token)
             return kept is not None and "feed" in kept.all_positions()
 
         await eventually(subscribed_in_record, 5, "the subscription is in the record")
@@ -33,7 +34,7 @@ async def test_the_browser_client_resumes_on_another_node_when_its_node_dies(
             await two.app.publish("feed", i)
         await until(page, "pubs.feed.length === 3")
         lb.target = two.port
-        die(one)
+        await die(one)
         lb.cut()
         for i in range(4, 6):
             await two.app.publish("feed", i)

@@ -621,3 +621,22 @@ async def test_slow_subscriber_is_closed_with_4008_while_others_get_everything()
         missed = await back.messages(published - last)
         assert offsets(missed) == list(range(last + 1, published + 1))
         await back.nothing_pending()
+
+
+async def test_a_publish_retried_with_its_idempotency_key_is_published_once() -> None:
+    async with serve() as server:
+        a = await Peer.connect(server.url)
+        await a.subscribe("feed")
+        first = await a.request(type="publish", channel="feed", data=1, idempotency_key="k")
+        retry = await a.request(type="publish", channel="feed", data=1, idempotency_key="k")
+        assert first["type"] == retry["type"] == "published"
+        assert first["offset"] == retry["offset"] == 1
+        assert offsets(await a.messages(1)) == [1]
+        await a.nothing_pending()  # the retry was not delivered again
+        again = await server.app.publish("feed", 1, idempotency_key="k")
+        assert again.offset == 1  # the same window, whoever publishes
+        for bad in ("", "x" * 129, 7):
+            reply = await a.request(type="publish", channel="feed", data=1, idempotency_key=bad)
+            assert reply["code"] == "invalid_message", reply
+            assert reply["details"]["path"] == "$.idempotency_key"
+        await a.nothing_pending()

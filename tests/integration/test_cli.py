@@ -124,7 +124,7 @@ def test_serve_help_speaks_in_flags_and_lists_the_endpoints(tmp_path: Path) -> N
     assert "needs --ssl-keyfile" in text and "4x --rate-limit + 100" in text
     assert "--rate-limit N messages per connection" in text
     assert "(per second; default: 200)" in text  # not 200.0
-    assert "more than 1 is allowed once a broker shared between processes exists" in text
+    assert "more than 1 needs a broker shared between processes (--broker redis:" in text
     # Lines break between words, never inside a flag.
     assert not [line for line in result.stdout.splitlines() if re.search(r"\w-$", line)]
 

@@ -184,9 +184,9 @@ def test_granian_shares_a_uvloop_loop_with_a_fastcomm_websocket_server() -> None
         loops: list[asyncio.AbstractEventLoop] = []
 
         class AppBackend(MemoryBackend):
-            async def publish(self, channel: str, data: Any) -> Any:
+            async def publish(self, channel: str, data: Any, **options: Any) -> Any:
                 loops.append(asyncio.get_running_loop())
-                return await app.publish(channel, data)
+                return await app.publish(channel, data, **options)
 
         api = HttpApi(AppBackend(), api_key=KEY, max_body=MAX_BODY)
         http_server = await serve_embedded(api.handle, "127.0.0.1", free_port(), MAX_BODY)

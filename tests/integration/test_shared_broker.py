@@ -1,106 +1,139 @@
 """Several nodes over one shared broker, each with its own picows server on its own port:
 what the broker handle makes possible before sessions and commands cross nodes (the
-channels, their history and presence are the broker's; each node delivers to its own)."""
+channels, their history and presence are the broker's; each node delivers to its own).
+
+Each test runs on one MemoryBroker shared by the nodes, and on Redis with a
+RedisBroker per node (as separate processes have), all on one redis-server."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
 import fastcomm
+from fastcomm.channels.broker import Broker
 from fastcomm.channels.memory import MemoryBroker
+from fastcomm.channels.redis_broker import RedisBroker
 from fastcomm.config import Namespace
 from tests.integration.conftest import running
 from tests.integration.test_channels import Peer, offsets
 from tests.waiting import eventually
 
 
-def app_on(broker: MemoryBroker) -> fastcomm.App:
+class Keeps:
+    """Counts the batches of presence kept alive, over every broker of a test."""
+
+    count = 0
+
+
+class CountingMemory(MemoryBroker):
+    async def presence_keep(self, present: list[tuple[str, str]], ttl: float) -> None:
+        Keeps.count += 1
+        await super().presence_keep(present, ttl)
+
+
+class CountingRedis(RedisBroker):
+    async def presence_keep(self, present: list[tuple[str, str]], ttl: float) -> None:
+        Keeps.count += 1
+        await super().presence_keep(present, ttl)
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def brokers(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[], Any]]:
+    """``make()``: the broker of one more node (the shared one, or one on the shared Redis)."""
+    Keeps.count = 0
+    made: list[Broker] = []
+    if request.param == "memory":
+        shared = CountingMemory()
+        made.append(shared)
+
+        def make() -> Broker:
+            return shared
+    else:
+        url = request.getfixturevalue("redis_url")
+
+        def make() -> Broker:
+            made.append(CountingRedis(url))
+            return made[-1]
+
+    yield make
+    for broker in made:
+        await broker.close()
+
+
+def app_on(broker: Broker) -> fastcomm.App:
     app = fastcomm.App()
     app.use_broker(broker)
     return app
 
 
-async def test_publishers_on_two_nodes_reach_subscribers_on_both_in_offset_order() -> None:
-    broker = MemoryBroker()
-    try:
-        async with running(app_on(broker)) as one, running(app_on(broker)) as two:
-            a, b = await Peer.connect(one.url), await Peer.connect(two.url)
+async def test_publishers_on_two_nodes_reach_subscribers_on_both_in_offset_order(
+    brokers: Callable[[], Broker],
+) -> None:
+    async with running(app_on(brokers())) as one, running(app_on(brokers())) as two:
+        a, b = await Peer.connect(one.url), await Peer.connect(two.url)
+        await a.subscribe("room")
+        await b.subscribe("room")
+        for i in range(10):
+            await (a if i % 2 else b).send(type="publish", channel="room", data=i)
+        got_a, got_b = await a.messages(10), await b.messages(10)
+        assert offsets(got_a) == offsets(got_b) == list(range(1, 11))
+        assert sorted(m["data"] for m in got_a) == list(range(10))
+        assert [m["data"] for m in got_a] == [m["data"] for m in got_b]
+        # History and presence are the broker's: every node sees all of it.
+        history = await b.request(type="history", channel="room")
+        assert offsets(history["messages"]) == list(range(1, 11))
+        for peer in (a, b):
+            members = (await peer.request(type="presence", channel="room"))["members"]
+            assert {m["session"] for m in members} == {a.session, b.session}
+        await a.nothing_pending()
+        await b.nothing_pending()
+
+
+async def test_a_node_stopping_closes_only_its_handle(brokers: Callable[[], Broker]) -> None:
+    broker = brokers()
+    async with running(app_on(broker)) as staying:
+        b = await Peer.connect(staying.url)
+        await b.subscribe("room")
+        async with running(app_on(brokers())) as leaving:
+            a = await Peer.connect(leaving.url)
             await a.subscribe("room")
-            await b.subscribe("room")
-            for i in range(10):
-                await (a if i % 2 else b).send(type="publish", channel="room", data=i)
-            got_a, got_b = await a.messages(10), await b.messages(10)
-            assert offsets(got_a) == offsets(got_b) == list(range(1, 11))
-            assert sorted(m["data"] for m in got_a) == list(range(10))
-            assert [m["data"] for m in got_a] == [m["data"] for m in got_b]
-            # History and presence are the broker's: every node sees all of it.
-            history = await b.request(type="history", channel="room")
-            assert offsets(history["messages"]) == list(range(1, 11))
-            for peer in (a, b):
-                members = (await peer.request(type="presence", channel="room"))["members"]
-                assert {m["session"] for m in members} == {a.session, b.session}
-            await a.nothing_pending()
-            await b.nothing_pending()
-    finally:
-        await broker.close()
+        # The stopped node took its subscriptions with it, not the broker.
+        await staying.app.publish("room", "after")
+        (msg,) = await b.messages(1)
+        assert msg["data"] == "after"
+        assert isinstance(broker, MemoryBroker | RedisBroker)
+        assert broker.nodes == 1  # the staying node's handle
 
 
-async def test_a_node_stopping_closes_only_its_handle() -> None:
-    broker = MemoryBroker()
-    try:
-        async with running(app_on(broker)) as staying:
-            b = await Peer.connect(staying.url)
-            await b.subscribe("room")
-            async with running(app_on(broker)) as leaving:
-                a = await Peer.connect(leaving.url)
-                await a.subscribe("room")
-            # The stopped node took its subscriptions with it, not the broker.
-            await staying.app.publish("room", "after")
-            (msg,) = await b.messages(1)
-            assert msg["data"] == "after"
-            assert broker.nodes == 1  # the staying node's handle
-    finally:
-        await broker.close()
-
-
-class CountingBroker(MemoryBroker):
-    """Counts the batches of presence kept alive."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.keeps = 0
-
-    async def presence_keep(self, present: list[tuple[str, str]], ttl: float) -> None:
-        self.keeps += 1
-        await super().presence_keep(present, ttl)
-
-
-async def test_a_dead_nodes_members_leave_presence_within_presence_ttl() -> None:
-    broker = CountingBroker()
+async def test_a_dead_nodes_members_leave_presence_within_presence_ttl(
+    brokers: Callable[[], Broker],
+) -> None:
     rooms = (Namespace(pattern="room", join_leave=True),)
     options = {"presence_ttl": 0.4, "namespaces": rooms}  # kept every 0.13 s by live nodes
-    try:
-        async with (
-            running(app_on(broker), **options) as dying,
-            running(app_on(broker), **options) as living,
-        ):
-            a, b = await Peer.connect(dying.url), await Peer.connect(living.url)
-            await a.subscribe("room")
-            await b.subscribe("room")
-            assert (await b.recv())["type"] == "join"  # its own
+    async with (
+        running(app_on(brokers()), **options) as dying,
+        running(app_on(brokers()), **options) as living,
+    ):
+        a, b = await Peer.connect(dying.url), await Peer.connect(living.url)
+        await a.subscribe("room")
+        await b.subscribe("room")
+        assert (await b.recv())["type"] == "join"  # its own
 
-            async def sessions() -> set[str]:
-                return {m.session for m in await living.app.presence("room")}
+        async def sessions() -> set[str]:
+            return {m.session for m in await living.app.presence("room")}
 
-            assert await sessions() == {a.session, b.session}
-            await eventually(lambda: broker.keeps >= 4, 5, "the nodes keep their members")
-            assert await sessions() == {a.session, b.session}  # kept beyond one ttl
-            sweeper = dying.node._sweeper
-            assert sweeper is not None
-            sweeper.cancel()  # the node dies: it keeps nothing and says nothing
+        assert await sessions() == {a.session, b.session}
+        await eventually(lambda: Keeps.count >= 4, 5, "the nodes keep their members")
+        assert await sessions() == {a.session, b.session}  # kept beyond one ttl
+        sweeper = dying.node._sweeper
+        assert sweeper is not None
+        sweeper.cancel()  # the node dies: it keeps nothing and says nothing
 
-            async def only_b() -> bool:
-                return await sessions() == {b.session}
+        async def only_b() -> bool:
+            return await sessions() == {b.session}
 
-            await eventually(only_b, 5, "the dead node's member expires")
-            await b.nothing_pending()  # no leave event for an expired member
-    finally:
-        await broker.close()
+        await eventually(only_b, 5, "the dead node's member expires")
+        await b.nothing_pending()  # no leave event for an expired member

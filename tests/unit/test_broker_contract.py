@@ -9,16 +9,20 @@ records, the node registry and control messages.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import redis
 
 from fastcomm.channels.broker import Broker, BrokerHandle, Event, HistoryPage
 from fastcomm.channels.memory import MemoryBroker
+from fastcomm.channels.redis_broker import RedisBroker
 from fastcomm.protocol.channel_messages import Join, Leave, Member, Publication
 from fastcomm.sessions.record import SessionRecord
+from tests.redisserver import RedisServer
 from tests.waiting import eventually
 
 H: dict[str, Any] = {"history_size": 100, "history_ttl": 60.0}
@@ -38,6 +42,7 @@ class Kind:
 
     make: Callable[[Clock], Broker]
     forget_idle: Callable[[Broker, Clock], None]
+    fixture: str = ""  # one the broker needs (a server), requested before make
 
 
 def _memory_forget_idle(broker: Broker, clock: Clock) -> None:
@@ -46,8 +51,31 @@ def _memory_forget_idle(broker: Broker, clock: Clock) -> None:
     broker.sweep()
 
 
+_prefixes = itertools.count()
+
+
+def _redis(clock: Clock) -> Broker:
+    """A broker on the session's redis-server, with keys of its own (so another one
+    is independent, as a restarted Redis would be)."""
+    assert RedisServer.current is not None
+    return RedisBroker(RedisServer.current.url, prefix=f"c{next(_prefixes)}:", clock=clock)
+
+
+def _redis_forget_idle(broker: Broker, clock: Clock) -> None:
+    """Delete the meta hash of every channel without history (as its TTL would)."""
+    assert isinstance(broker, RedisBroker) and RedisServer.current is not None
+    client = redis.Redis.from_url(RedisServer.current.url)
+    try:
+        for meta in client.scan_iter(match=f"{broker.prefix}*.m"):
+            if not client.exists(meta[:-2] + b".s"):
+                client.delete(meta)
+    finally:
+        client.close()
+
+
 BROKERS: dict[str, Kind] = {
     "memory": Kind(lambda clock: MemoryBroker(clock=clock), _memory_forget_idle),
+    "redis": Kind(_redis, _redis_forget_idle, "redis_url"),
 }
 
 
@@ -77,6 +105,8 @@ class Backend:
 @pytest.fixture(params=sorted(BROKERS))
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     clock, kind = Clock(), BROKERS[request.param]
+    if kind.fixture:
+        request.getfixturevalue(kind.fixture)
     made = Backend(kind, kind.make(clock), clock)
     try:
         yield made
@@ -370,16 +400,17 @@ async def test_nodes_announce_themselves_and_leave_the_registry(backend: Backend
     assert await one.handle.nodes() == {"n1": b"one again"}
 
 
-async def test_control_messages_reach_one_node_or_every_other_later_in_order(
+async def test_control_messages_reach_one_node_or_every_other_in_order(
     backend: Backend,
 ) -> None:
     broker = backend.broker
     one, two, three = (ControlledNode(broker, f"n{i}") for i in (1, 2, 3))
+    for node in (one, two, three):  # a node receives control messages once it announced
+        await node.handle.announce(b"", 60.0)
     await one.handle.send(b"all-1")
     await one.handle.send(b"to-three", "n3")
     await one.handle.send(b"all-2")
     await one.handle.send(b"nobody", "n9")  # no such node: nothing happens
-    assert (one.got, two.got, three.got) == ([], [], [])  # never inside the call
     await eventually(lambda: len(three.got) == 3 and len(two.got) == 2, 5, "delivered")
     assert two.got == [b"all-1", b"all-2"]
     assert three.got == [b"all-1", b"to-three", b"all-2"]
@@ -389,3 +420,22 @@ async def test_control_messages_reach_one_node_or_every_other_later_in_order(
     await one.handle.send(b"all-3")
     await eventually(lambda: len(two.got) == 3, 5, "delivered to two")
     assert three.got == [b"all-1", b"to-three", b"all-2"]  # closed: no more
+
+
+# -- idempotent publishes -----------------------------------------------------------------------
+async def test_a_publish_repeating_an_idempotency_key_publishes_nothing_more(
+    backend: Backend,
+) -> None:
+    broker = backend.broker
+    node = Node(broker)
+    await node.handle.subscribe("a")
+    first = await broker.publish("a", "x", idempotency_key="k1", **H)
+    again = await broker.publish("a", "x", idempotency_key="k1", **H)
+    other = await broker.publish("b", "x", idempotency_key="k1", **H)  # keys are per channel
+    plain = await broker.publish("a", "y", **H)
+    assert again == first and other.offset == 1 and plain.offset == 2
+    assert offsets(await broker.history("a")) == [1, 2]
+    await eventually(lambda: node.offsets() == [1, 2], 5, "delivered once each")
+    backend.advance(301)  # past the idempotency window (5 minutes by default)
+    later = await broker.publish("a", "x", idempotency_key="k1", **H)
+    assert later.offset == 3

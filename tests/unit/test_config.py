@@ -262,8 +262,10 @@ def test_a_bare_toml_number_is_still_seconds(tmp_path: Path) -> None:
 
 def test_every_seconds_setting_is_a_duration() -> None:
     timeouts = {"handshake_timeout", "heartbeat", "heartbeat_timeout", "drain_timeout"}
+    timeouts |= {"publish_timeout", "broker_wait", "idempotency_window"}
     cluster = {"session_checkpoint", "node_ttl", "command_timeout"}
-    assert {*timeouts, *cluster, "session_ttl", "history_ttl", "presence_ttl"} == DURATIONS
+    ttls = {"session_ttl", "history_ttl", "presence_ttl", "history_meta_ttl"}
+    assert timeouts | cluster | ttls == DURATIONS
 
 
 @pytest.mark.parametrize("text", ["10x", "s", "1 m s", "10sec", "", "ten"])

@@ -122,6 +122,15 @@ async def test_publish_ignores_unknown_centrifugo_options(api: HttpApi) -> None:
     assert (await ok(api, "publish", body))["offset"] == 1
 
 
+async def test_publish_with_an_idempotency_key_publishes_once(api: HttpApi) -> None:
+    body = {"channel": "a", "data": 1, "idempotency_key": "order-17"}
+    first, retry = await ok(api, "publish", body), await ok(api, "publish", body)
+    assert first == retry and first["offset"] == 1
+    assert (await ok(api, "publish", {"channel": "a", "data": 2}))["offset"] == 2
+    status, reply = await call(api, "publish", {**body, "idempotency_key": "x" * 129})
+    assert status == 400 and error_of(reply)[0] == 107
+
+
 async def test_broadcast_answers_one_response_per_channel_in_order(api: HttpApi) -> None:
     await ok(api, "publish", {"channel": "b", "data": 0})
     result = await ok(api, "broadcast", {"channels": ["a", "b", "a"], "data": "x"})

@@ -29,14 +29,20 @@ class MemoryBackend:
         self.sessions.setdefault(session, (user, set()))[1].add(channel)
         await self.broker.presence_add(channel, Member(session, user, meta))
 
-    async def publish(self, channel: str, data: Any) -> StreamPosition:
+    async def publish(
+        self, channel: str, data: Any, *, idempotency_key: str | None = None
+    ) -> StreamPosition:
         problem = channel_problem(channel, 255)
         if problem is not None:
             raise ValueError(problem)
         if channel in self.failing:
             raise ConnectionError("backend down")
         return await self.broker.publish(
-            channel, data, history_size=self.history_size, history_ttl=60.0
+            channel,
+            data,
+            history_size=self.history_size,
+            history_ttl=60.0,
+            idempotency_key=idempotency_key,
         )
 
     async def presence(self, channel: str) -> list[Member]:
