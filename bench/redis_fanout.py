@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -65,7 +66,8 @@ class Config:
         return [f"ws://127.0.0.1:{server.port}" for server in self.servers]
 
     def snapshot(self) -> dict[str, float]:
-        figures = {"cpu": sum(probe.cpu_seconds() for probe in self.probes)}
+        each = [probe.cpu_seconds() for probe in self.probes]
+        figures = {"cpu": sum(each)} | {f"cpu.{n}": cpu for n, cpu in enumerate(each)}
         if self.redis_probe is not None and self.client is not None:
             figures["redis_cpu"] = self.redis_probe.cpu_seconds()
             stats = self.client.info("commandstats")
@@ -128,6 +130,9 @@ def figures(config: Config, result: Result, subscribers: int) -> dict[str, Any]:
         "p50_ms": result.p50_ms, "p99_ms": result.p99_ms, "lost": result.lost,
         "out_of_order": result.out_of_order, "duplicates": result.duplicates,
         "offset_breaks": result.offset_breaks, "publications": result.publications,
+        "cpu_us_per_delivery_each": [
+            w[f"cpu.{n}"] / max(1, result.deliveries) * 1e6 for n in range(len(config.servers))
+        ],
     }  # fmt: skip
     if "redis_cpu" in w:
         row["redis_cpu_us_per_publication"] = w["redis_cpu"] / result.publications * 1e6
@@ -136,17 +141,37 @@ def figures(config: Config, result: Result, subscribers: int) -> dict[str, Any]:
     return row
 
 
+def profiled(config: Config, args: argparse.Namespace) -> list[subprocess.Popen[bytes]]:
+    """py-spy on each server of ``config`` for the whole load (``--py-spy DIR``)."""
+    if not args.py_spy:
+        return []
+    Path(args.py_spy).mkdir(parents=True, exist_ok=True)
+    seconds = str(int(1 + len(args.modes) * args.duration + 2))
+    return [
+        subprocess.Popen([
+            args.py_spy_bin, "record", "-p", str(server.pid), "-d", seconds, "-r", "200",
+            "-f", "raw", "-o", f"{args.py_spy}/{config.name.split(',')[0]}-{n}.txt",
+        ], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for n, server in enumerate(config.servers)
+    ]  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
-    modes = [("single", 1, args.duration), ("burst", args.burst, args.duration)]
+    bursts = {"single": 1, "burst": args.burst}
+    modes = [(mode, bursts[mode], args.duration) for mode in args.modes]
     rows: list[dict[str, Any]] = []
-    with configs(args.sio_python) as made:
+    with configs(args.sio_python) as everything:
+        made = [c for c in everything if not args.only or args.only in c.name]
         for subscribers in args.subscribers:
             for n in range(args.rounds):
                 order = made[n % len(made) :] + made[: n % len(made)]
                 for config in order:
+                    spies = profiled(config, args)
                     results = uvloop.run(run_load(
                         config.protocol, config.urls, subscribers, modes, config.snapshot,
                     ))  # fmt: skip
+                    for spy in spies:
+                        spy.wait(60)
                     for result in results:
                         row = figures(config, result, subscribers) | {"round": n}
                         rows.append(row)
@@ -196,7 +221,13 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=4.0)
     parser.add_argument("--burst", type=int, default=20)
     parser.add_argument("--subscribers", type=int, nargs="+", default=[200, 1000])
+    parser.add_argument(
+        "--modes", nargs="+", choices=("single", "burst"), default=["single", "burst"]
+    )
     parser.add_argument("--sio-python", default=None)
+    parser.add_argument("--only", default=None, help="run the configurations naming this")
+    parser.add_argument("--py-spy", default=None, help="profile each server into DIR (raw)")
+    parser.add_argument("--py-spy-bin", default=shutil.which("py-spy") or "py-spy")
     parser.add_argument("--json", default=None, help="write every round's figures here")
     args = parser.parse_args()
     if args.sio_python:
