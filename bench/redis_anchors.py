@@ -9,6 +9,10 @@ redis-py cost before any WebSocket server is involved.
    and pipelined 100 at a time) and one subscriber process (redis-py's asyncio
    PubSub on hiredis, ``listen()``): messages/s received and the
    subscriber's CPU per message (what one Redis hop costs a Python process).
+3. What one command costs the calling process (CPU per awaited call, this
+   process on uvloop): ``RedisBroker.publish`` (the publish script, no local
+   subscriber), redis-py ``PUBLISH`` and ``PING`` through its pool, and a
+   pre-packed ``PUBLISH`` on one bare connection.
 
 redis-server runs on CPU 1 (as in ``bench/redis_fanout.py``), publisher and
 subscriber on CPU 0. Medians of ``--rounds``.
@@ -24,15 +28,26 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import redis.asyncio as aredis
+import uvloop
 
+from fastcomm.channels.redis_broker import RedisBroker
 from fastcomm.loadgen.target import Probe
 from tests.redisserver import RedisServer
 
+_PAYLOAD = b"x" * 64
 _SUBSCRIBER = r"""
 import asyncio, sys, time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 import redis.asyncio as aredis
+import uvloop
+
+from fastcomm.channels.redis_broker import RedisBroker
 async def main(port, count):
     client = aredis.Redis(port=port)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
@@ -62,7 +77,7 @@ def redis_benchmark(port: int, pipeline: int) -> float:
 
 async def _publish(port: int, count: int, batch: int) -> None:
     client = aredis.Redis(port=port)
-    payload = b"x" * 64
+    payload = _PAYLOAD
     if batch == 1:
         for _ in range(count):
             await client.publish("anchor", payload)
@@ -92,6 +107,38 @@ def redis_py(port: int, count: int, batch: int) -> tuple[float, float]:
     return int(got) / float(seconds), used / int(got) * 1e6
 
 
+async def _per_call(url: str, count: int) -> dict[str, float]:
+    broker = RedisBroker(url)
+    await broker.ping()
+    conn = broker.redis.connection_pool.make_connection()
+    await conn.connect()
+    packed = conn.pack_command("PUBLISH", "anchor", _PAYLOAD)
+
+    async def raw() -> None:
+        await conn.send_packed_command(packed, False)
+        await conn.read_response()
+
+    calls: dict[str, Callable[[], Awaitable[Any]]] = {
+        "RedisBroker.publish": lambda: broker.publish(
+            "anchor", _PAYLOAD, history_size=0, history_ttl=0
+        ),
+        "redis-py PUBLISH (pool)": lambda: broker.redis.publish("anchor", _PAYLOAD),
+        "redis-py PING (pool)": lambda: broker.redis.ping(),
+        "pre-packed PUBLISH, bare connection": raw,
+    }
+    found = {}
+    for label, call in calls.items():
+        for _ in range(count // 10):
+            await call()
+        started = time.process_time()
+        for _ in range(count):
+            await call()
+        found[f"CPU per awaited call, {label} (µs)"] = (time.process_time() - started) / count * 1e6
+    await conn.disconnect()
+    await broker.close()
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=100_000)
@@ -115,6 +162,8 @@ def main() -> None:
                     rate
                 )
                 rows.setdefault(f"  subscriber CPU per message, {label} (µs)", []).append(cpu)
+            for label, value in uvloop.run(_per_call(server.url, 5000)).items():
+                rows.setdefault(label, []).append(value)
             time.sleep(0.2)
         for label, values in rows.items():
             print(f"{label}: {statistics.median(values):,.2f}  (runs: "
