@@ -97,9 +97,10 @@ class Cluster:
         return found
 
     # -- commands ----------------------------------------------------------------
-    async def ask(self, command: Command) -> list[Any]:
+    async def ask(self, command: Command, *, warn: bool = True) -> list[Any]:
         """``command``'s answers: this node's first, then those of the other listed
-        nodes that answered within ``timeout``."""
+        nodes that answered within ``timeout`` (a WARNING names how many did not,
+        unless ``warn`` is False: a periodic ask would repeat it)."""
         assert self.handle is not None
         mine = await self.local(command)
         peers = set(await self.handle.nodes()) - {self.uid}
@@ -113,12 +114,13 @@ class Cluster:
                 await asyncio.wait_for(asyncio.shield(survey.done), self.timeout)
             except TimeoutError:
                 self.unanswered += 1
-                log.warning(
-                    "%d node(s) did not answer a %s command within %.1f s",
-                    len(survey.peers),
-                    type(command).__name__.lower(),
-                    self.timeout,
-                )
+                if warn:
+                    log.warning(
+                        "%d node(s) did not answer a %s command within %.1f s",
+                        len(survey.peers),
+                        type(command).__name__.lower(),
+                        self.timeout,
+                    )
         finally:
             del self._waiting[rid]
         return [mine, *survey.values]
