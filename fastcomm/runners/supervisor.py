@@ -36,7 +36,7 @@ from fastcomm.runners.granian import export_config
 
 __all__ = ["MAX_BACKOFF", "STABLE", "Supervisor", "supervise"]
 
-log = logging.getLogger("fastcomm.supervisor")
+log = logging.getLogger(__name__)
 
 STABLE = 10.0
 """A worker that ran this many seconds is not "dying": its backoff starts over."""

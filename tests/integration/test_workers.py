@@ -22,10 +22,13 @@ import pytest
 import websockets
 
 import fastcomm
-from fastcomm.loadgen.target import free_port
+from fastcomm.loadgen.target import ChildServer, free_port
 from tests.integration.conftest import ServerProcess, http_get
+from tests.integration.docblocks import DOCS, ENV, ROOT, block, commands, welcome
 from tests.integration.test_client_channels import FAST
 from tests.integration.test_http_api_server import KEY, api
+from tests.redisserver import RedisServer
+from tests.traced import traced
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
@@ -125,12 +128,11 @@ async def test_clients_spread_over_both_workers_and_status_counts_them_all(
         async def metrics() -> bool:
             code, body = await http_get(proc.port, "/metrics")
             text = body.decode()
-            return code == 200 and "fastcomm_open_connections 16.0" in text
+            lines = ("fastcomm_open_connections 16.0", "fastcomm_workers 2.0")
+            lines += tuple(f'fastcomm_worker_open_connections{{worker="{n}"}}' for n in "12")
+            return code == 200 and all(line in text for line in lines)
 
         await eventually(metrics, 10, "/metrics counts every worker's connections")
-        _, body = await http_get(proc.port, "/metrics")
-        assert 'fastcomm_worker_open_connections{worker="1"}' in body.decode()
-        assert "fastcomm_workers 2.0" in body.decode()
     finally:
         for ws in sockets:
             await ws.close()
@@ -241,3 +243,19 @@ async def test_with_port_0_the_supervisor_picks_one_port_for_both(
     finally:
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(proc.wait, 20) == 0
+
+
+async def test_the_docs_command_serves_two_workers(
+    redis_server: RedisServer, redis_url: str
+) -> None:
+    ports = {"8000": str(free_port()), "6379": str(redis_server.port)}
+    (argv,) = commands(block("workers-serve", DOCS / "WORKERS.md"), ports)
+    server = ChildServer(argv, port=int(argv[-1]), env=traced(dict(ENV)), cwd=ROOT)
+    server.start()
+    try:
+        await eventually(lambda: server.output().count("fastcomm listening on") >= 2, 20,
+                         server.output)  # fmt: skip
+        assert (await welcome(server.url))["type"] == "welcome"
+    finally:
+        server.stop()
+    assert server.proc is not None and server.proc.returncode == 0

@@ -34,7 +34,7 @@ def test_a_worker_dying_quickly_backs_off_and_is_said_to_keep_dying(
     supervisor = _supervisor()
     worker = supervisor.workers[1]
     delays = []
-    with caplog.at_level(logging.INFO, "fastcomm.supervisor"):
+    with caplog.at_level(logging.INFO, "fastcomm.runners.supervisor"):
         for run in range(1, 7):
             worker.proc, worker.runs, worker.started = _Gone(), run, time.monotonic()  # type: ignore[assignment]
             assert supervisor._died(worker, -9) is None
