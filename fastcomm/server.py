@@ -22,6 +22,7 @@ from fastcomm.app import App
 from fastcomm.config import Config, build_config
 from fastcomm.errors import ConfigError, StartupError
 from fastcomm.http.api import HttpApi
+from fastcomm.node.brokers import make_broker, reach
 from fastcomm.node.node import Node
 from fastcomm.runners.tls import server_context
 from fastcomm.transports.granian.rsgi_http import EmbeddedServer, serve_embedded
@@ -178,6 +179,7 @@ def _serve_granian(config: Config, app: App | None) -> int:
         raise ConfigError("transport = 'granian' needs the app as module:attr or file.py:attr")
     from fastcomm.runners.granian import serve as serve_granian
 
+    asyncio.run(_reach_broker(config))  # as the picows transport does: one line, exit 2
     return serve_granian(config)
 
 
@@ -192,7 +194,18 @@ def _supervise(config: Config, app: App | None) -> int:
         raise ConfigError("workers > 1 needs the app as module:attr or file.py:attr")
     from fastcomm.runners.supervisor import supervise
 
+    asyncio.run(_reach_broker(config))  # once, before any worker: one line, exit 2
     return supervise(config)
+
+
+async def _reach_broker(config: Config) -> None:
+    """Check that the broker ``config`` names answers (within ``broker_wait``) before
+    granian or the supervisor starts workers; StartupError naming host:port if not."""
+    broker, _ = make_broker(None, config)
+    try:
+        await reach(broker, config.broker_wait)
+    finally:
+        await broker.close()
 
 
 def _force_exit(server: Server) -> None:

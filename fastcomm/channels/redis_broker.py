@@ -37,6 +37,7 @@ from redis.exceptions import AuthenticationError, RedisError, ResponseError
 
 from fastcomm.channels.broker import Control, Deliver, HistoryPage, StreamPosition
 from fastcomm.channels.memory import ENTRY_OVERHEAD
+from fastcomm.channels.redis_arrivals import Arrivals
 from fastcomm.channels.redis_handle import CONTROL, RedisHandle
 from fastcomm.channels.redis_listener import Listener
 from fastcomm.channels.redis_nodes import ControlRoutes, RedisNodes, where
@@ -110,6 +111,7 @@ class RedisBroker(RedisPresence):
         self.listener = Listener(pool, self._route, self._resumed, self.where)
         self.sessions = RedisSessionStore(self._redis, prefix, publish_timeout, clock)
         self.registry = RedisNodes(self._redis, prefix, publish_timeout, clock)
+        self.arrivals = Arrivals()
         self.routes = ControlRoutes(self.registry, self.listener, publish_timeout, self.where)
         self.reconnects = 0  # pub/sub reconnections: Redis may have come back empty
 
@@ -181,23 +183,17 @@ class RedisBroker(RedisPresence):
         keys = (base + ".m", base + ".s", f"{base}.i.{idempotency_key or ''}")
         async with asyncio.timeout(self.publish_timeout):
             epoch, offset = await self._publish(keys=keys, args=args)
-        await self._settle(channel)
-        return StreamPosition(epoch.decode(), offset)
-
-    async def _settle(self, channel: str) -> None:
-        """Wait until this process's subscribers of ``channel`` have what was published."""
-        if channel in self._subs:
-            try:
-                async with asyncio.timeout(self.publish_timeout):
-                    await self.listener.settle()
-            except TimeoutError:
-                pass  # stored and published: the delivery is the listener's to repair
+        name = epoch.decode()
+        if channel in self._subs and self.listener.up:  # our own copy comes back: wait for it
+            await self.arrivals.wait(channel, name, offset, self.publish_timeout)
+        return StreamPosition(name, offset)
 
     async def publish_event(self, channel: str, event: Join | Leave) -> None:
         payload = encode_event(event)
         async with asyncio.timeout(self.publish_timeout):
             await self._redis.publish(keys_of(self.prefix, channel), payload)
-        await self._settle(channel)
+            if channel in self._subs:  # this process's subscribers have it (a PING)
+                await self.listener.settle()
 
     async def history(
         self, channel: str, *, since: int | None = None, limit: int | None = None
@@ -248,6 +244,7 @@ class RedisBroker(RedisPresence):
             if not handles:
                 del self._subs[channel]
                 self.listener.unwant(self._names.pop(channel))
+                self.arrivals.forget(channel)
 
     def _route(self, channel: str, payload: bytes) -> None:
         """One message of ``channel`` from pub/sub: decoded once, given to each node."""
@@ -262,6 +259,8 @@ class RedisBroker(RedisPresence):
             self.fan_out(channel, event)
 
     def fan_out(self, channel: str, event: Publication | Join | Leave) -> None:
+        if type(event) is Publication:
+            self.arrivals.arrived(channel, event.epoch, event.offset)
         for handle in list(self._subs.get(channel, ())):
             try:
                 handle.deliver(event)

@@ -54,6 +54,8 @@ class RedisSessionStore:
     """Session records on ``redis`` under ``prefix``; every call is bounded by
     ``timeout``; deadlines are read on ``clock`` (wall-clock seconds)."""
 
+    local = False
+
     def __init__(
         self, redis: Redis, prefix: str, timeout: float, clock: Callable[[], float]
     ) -> None:

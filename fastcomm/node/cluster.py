@@ -6,7 +6,7 @@ starts and every third of ``node_ttl`` after that; a node that dies drops out
 of it within ``node_ttl``. :meth:`Cluster.ask` applies a command here and
 sends it to every other listed node, then waits (up to ``command_timeout``)
 for their answers: a node that does not answer in time is left out, and the
-caller gets what arrived.
+caller gets what arrived (with the broker unreachable: this node's answer).
 """
 
 from __future__ import annotations
@@ -103,13 +103,23 @@ class Cluster:
         unless ``warn`` is False: a periodic ask would repeat it)."""
         assert self.handle is not None
         mine = await self.local(command)
-        peers = set(await self.handle.nodes()) - {self.uid}
+        try:
+            peers = set(await self.handle.nodes()) - {self.uid}
+        except Exception as exc:  # noqa: BLE001 - the broker is away: this node only
+            log.warning("the other nodes cannot be reached (%r): this node only", exc)
+            self.unanswered += 1
+            return [mine]
         if not peers:
             return [mine]
         rid = next(self._ids)
         survey = self._waiting[rid] = _Survey(peers)
         try:
-            await self.handle.send(encode(Ask(rid, self.uid, command)))
+            try:
+                await self.handle.send(encode(Ask(rid, self.uid, command)))
+            except Exception as exc:  # noqa: BLE001 - as above
+                log.warning("the other nodes cannot be reached (%r): this node only", exc)
+                self.unanswered += 1
+                return [mine]
             try:
                 await asyncio.wait_for(asyncio.shield(survey.done), self.timeout)
             except TimeoutError:

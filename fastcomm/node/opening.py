@@ -19,7 +19,8 @@ the record's (at most one checkpoint old: the client drops repeats by offset).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 from fastcomm.errors import CloseCode, ErrorCode
 from fastcomm.protocol.messages import Resume, Resumed, Welcome
@@ -55,7 +56,20 @@ class Opening:
     def start(self, conn: Connection, resume_token: str | None) -> None:
         """``conn`` was just attached with a new session: claim or write, then welcome."""
         conn.waiting = []
-        self.node.router.spawn(self._welcome(conn, resume_token))
+        self._run(self._welcome(conn, resume_token))
+
+    def _run(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work``: at once when the session store is in this process (it never
+        waits: no task, no turn of the loop before the welcome), else as a task."""
+        if not self.node.sessions.store.local:
+            self.node.router.spawn(work)
+            return
+        try:
+            work.send(None)
+        except StopIteration:
+            return
+        work.close()
+        raise RuntimeError("a local session store waited")
 
     async def _welcome(self, conn: Connection, resume_token: str | None) -> None:
         node, fresh = self.node, conn.session
@@ -154,7 +168,7 @@ class Opening:
             return
         conn.first = False
         conn.waiting = []
-        self.node.router.spawn(self._resume(conn, rid, msg.token))
+        self._run(self._resume(conn, rid, msg.token))
 
     async def _resume(self, conn: Connection, rid: int | None, token: str) -> None:
         node, fresh = self.node, conn.session

@@ -24,6 +24,8 @@ _Records = OrderedDict[str, tuple[float, SessionRecord]]
 class MemorySessionStore:
     """A :class:`~fastcomm.sessions.record.SessionStore` in this process."""
 
+    local = True  # no coroutine of it ever waits
+
     def __init__(
         self, max_detached: int = 1_000_000, clock: Callable[[], float] = time.monotonic
     ) -> None:

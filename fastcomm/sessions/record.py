@@ -59,8 +59,12 @@ class SessionStore(Protocol):
     """Session records by resume token, shared by the nodes of a broker.
 
     A record lives ``ttl`` seconds after it was last written or kept. Every
-    method is a coroutine and raises on backend failure.
+    method is a coroutine and raises on backend failure. ``local`` is True for a
+    store in this process whose coroutines never wait (the node then welcomes a
+    connection without a turn of the event loop).
     """
+
+    local: bool
 
     async def save(self, token: str, record: SessionRecord, ttl: float) -> None:
         """Write ``record`` under ``token`` (created or replaced)."""

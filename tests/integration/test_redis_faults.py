@@ -69,6 +69,9 @@ async def test_redis_killed_and_restarted_empty(
             assert time.monotonic() - started < 3.0
         refused = await a.request(type="subscribe", channel="other")
         assert refused["type"] == "error" and refused["code"] == "unavailable", refused
+        # Commands reach this node only: the others cannot be asked meanwhile.
+        assert await one.app.push(a.session, {"type": "notice"}) == 1
+        assert (await a.recv())["type"] == "notice"
         late = await Peer.connect(one.url)  # connecting needs no broker
         await late.ws.close()
         await c.ws.close()  # leaving presence fails: said, not an ERROR

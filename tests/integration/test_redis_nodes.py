@@ -95,9 +95,11 @@ async def test_the_docs_two_servers_on_one_redis(redis_server: RedisServer, redi
             server.stop()
 
 
-def test_an_unreachable_redis_at_start_is_one_line_and_exit_status_2() -> None:
+@pytest.mark.parametrize("transport", ["picows", "granian"])
+def test_an_unreachable_redis_at_start_is_one_line_and_exit_status_2(transport: str) -> None:
     port = free_port()
-    command = [sys.executable, "-m", "fastcomm", "serve", "--port", str(free_port())]
+    command = [sys.executable, "-m", "fastcomm", "serve", "examples/app.py:app"]
+    command += ["--transport", transport, "--port", str(free_port())]
     command += ["--broker", f"redis://:hunter2@127.0.0.1:{port}/0", "--publish-timeout", "1"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=30)
     assert done.returncode == 2, done.stderr

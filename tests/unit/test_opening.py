@@ -21,6 +21,8 @@ from tests.unit.memory import drain, make_node, open_conn, types
 class GatedStore(MemorySessionStore):
     """Every save and claim waits for ``gate``; ``fail`` makes them raise."""
 
+    local = False  # it waits: as a networked store does
+
     def __init__(self) -> None:
         super().__init__()
         self.gate = asyncio.Event()
@@ -147,3 +149,10 @@ async def test_messages_after_a_first_message_resume_wait_for_its_reply() -> Non
     )
     assert pong == {"type": "pong", "id": 2}
     assert conn.session_id == old.session_id
+
+
+async def test_with_the_memory_store_the_welcome_goes_out_inside_attach() -> None:
+    node = make_node()
+    conn, wire = connect(node)  # no turn of the loop
+    assert conn.waiting is None and types(wire) == ["welcome"]
+    assert not node.router.inflight  # no task either
