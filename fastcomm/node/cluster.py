@@ -100,13 +100,15 @@ class Cluster:
     async def ask(self, command: Command, *, warn: bool = True) -> list[Any]:
         """``command``'s answers: this node's first, then those of the other listed
         nodes that answered within ``timeout`` (a WARNING names how many did not,
-        unless ``warn`` is False: a periodic ask would repeat it)."""
+        or that the broker is unreachable, unless ``warn`` is False: a periodic
+        ask would repeat it)."""
         assert self.handle is not None
         mine = await self.local(command)
         try:
             peers = set(await self.handle.nodes()) - {self.uid}
         except Exception as exc:  # noqa: BLE001 - the broker is away: this node only
-            log.warning("the other nodes cannot be reached (%r): this node only", exc)
+            if warn:
+                log.warning("the other nodes cannot be reached (%r): this node only", exc)
             self.unanswered += 1
             return [mine]
         if not peers:
@@ -117,7 +119,8 @@ class Cluster:
             try:
                 await self.handle.send(encode(Ask(rid, self.uid, command)))
             except Exception as exc:  # noqa: BLE001 - as above
-                log.warning("the other nodes cannot be reached (%r): this node only", exc)
+                if warn:
+                    log.warning("the other nodes cannot be reached (%r): this node only", exc)
                 self.unanswered += 1
                 return [mine]
             try:

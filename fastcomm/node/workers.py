@@ -56,6 +56,8 @@ class Workers:
         """Ask the other workers for their snapshots (one ask at a time)."""
         if self.server is None or (self._task is not None and not self._task.done()):
             return
+        if not getattr(self.node.broker, "up", True):
+            return  # the broker is away: the last figures stay (workers_age grows)
         self._task = asyncio.get_running_loop().create_task(self._refresh(self.server))
 
     async def _refresh(self, server: str) -> None:

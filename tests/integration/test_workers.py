@@ -259,3 +259,14 @@ async def test_the_docs_command_serves_two_workers(
     finally:
         server.stop()
     assert server.proc is not None and server.proc.returncode == 0
+
+
+def test_an_unreachable_redis_stops_the_supervisor_before_any_worker() -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "fastcomm", "serve", "--workers", "2"]
+    command += ["--broker", f"redis://127.0.0.1:{port}/0", "--port", str(free_port())]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=30, cwd=ROOT)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"127.0.0.1:{port} is unreachable" in lines[0], done.stderr
+    assert "worker" not in done.stderr
