@@ -260,7 +260,7 @@ def _serve(args: argparse.Namespace) -> int:
     overrides = {field.name: getattr(args, field.name) for field in _SETTINGS}
     overrides["app"] = args.app
     config = build_config(overrides, config_file=args.config)
-    configure_logging(config.log_level, config.log_format)
+    configure_logging(config.log_level, config.log_format, config.worker_id)
     app = None if config.app is None else load_app(config.app)
     if app is not None or config.transport == "picows":
         app = _auth.configure(app, config)  # JWT when --jwt-secret is set

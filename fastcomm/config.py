@@ -56,6 +56,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     docs: bool = True
     transport: Literal["picows", "granian"] = "picows"
     workers: int = 1
+    worker_id: int | None = None
+    server_id: str | None = None
     broker: str = "memory"
     broker_prefix: str = "fastcomm:"
     broker_wait: float = 0.0

@@ -85,6 +85,10 @@ def check(config: Config) -> Config:
             raise ConfigError(f"{name} must be a finite number greater than 0, got {value!r}")
     if config.workers < 1:
         raise ConfigError(f"workers must be 1 or more, got {config.workers}")
+    if config.worker_id is not None and not 1 <= config.worker_id <= config.workers:
+        raise ConfigError(
+            f"worker_id must be 1 to workers ({config.workers}), got {config.worker_id}"
+        )
     _check_broker(config)
     if config.workers > 1 and config.broker == "memory":
         raise ConfigError(

@@ -23,10 +23,13 @@ HELP: dict[str, dict[str, tuple[str, str]]] = {
         "docs": ("serve the app's contract at /asyncapi.json and its page at /docs", ""),
         "transport": ("what serves the sockets", ""),
         "workers": (
-            "granian worker processes (--transport granian); more than 1 needs a broker "
-            "shared between processes (--broker redis://...; the memory broker is per process)",
+            "worker processes serving one port (picows: a supervisor restarts those that "
+            "die; granian: its own workers); more than 1 needs a broker shared between "
+            "processes (--broker redis://...; the memory broker is per process)",
             "",
         ),
+        "worker_id": ("this worker's number, 1 to --workers; set by the supervisor", ""),
+        "server_id": ("the id shared by the workers of one supervisor; set by it", ""),
         "broker": (
             "where channel state lives: memory (this process) or a Redis URL shared by "
             "several processes, redis://[:PASSWORD@]HOST:PORT/DB, rediss://... (TLS) or "

@@ -67,13 +67,26 @@ class _Handler(logging.StreamHandler[TextIO]):
     """Marks the handler this module installed, so a second call replaces it."""
 
 
-def configure_logging(level: str, fmt: str) -> None:
+class _Worker(logging.Filter):
+    """Adds ``worker=N`` to every record of a worker process."""
+
+    def __init__(self, worker: int) -> None:
+        super().__init__()
+        self.worker = worker
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.worker = self.worker
+        return True
+
+
+def configure_logging(level: str, fmt: str, worker: int | None = None) -> None:
     """Send ``fastcomm`` records at ``level`` and up, ``picows`` warnings and up, to stderr.
 
     ``level`` is one of debug, info, warning, error; ``fmt`` is ``text`` or
-    ``json``. Calling it again replaces the previous setup instead of adding a
-    handler. Both loggers stop propagating to the root logger so records are
-    not printed twice. Raises ValueError for an unknown level or format.
+    ``json``; with ``worker`` (a worker of ``--workers``) every line carries
+    ``worker=N`` (JSON: ``"worker": N``). Calling it again replaces the previous
+    setup instead of adding a handler. Both loggers stop propagating to the root
+    logger so records are not printed twice. Raises ValueError for an unknown level or format.
     """
     if level not in _LEVELS:
         raise ValueError(f"unknown log level {level!r}")
@@ -81,6 +94,8 @@ def configure_logging(level: str, fmt: str) -> None:
         raise ValueError(f"unknown log format {fmt!r}")
     handler = _Handler(sys.stderr)
     handler.setFormatter(_JsonFormatter() if fmt == "json" else _TextFormatter())
+    if worker is not None:
+        handler.addFilter(_Worker(worker))
     for name, logger_level in (("fastcomm", _LEVELS[level]), ("picows", logging.WARNING)):
         logger = logging.getLogger(name)
         for old in [h for h in logger.handlers if isinstance(h, _Handler)]:

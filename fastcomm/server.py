@@ -4,7 +4,8 @@
 transport on the current event loop (an async context manager, for tests and
 embedding). :func:`serve` is what ``fastcomm serve`` calls: it runs a Server
 on uvloop until SIGTERM/SIGINT, drains, and returns the exit status; with
-``transport = "granian"`` it hands the App to granian instead.
+``transport = "granian"`` it hands the App to granian instead, and with
+``workers`` > 1 to a supervisor (:mod:`fastcomm.runners.supervisor`).
 """
 
 from __future__ import annotations
@@ -73,7 +74,9 @@ class Server:
         self.node.start()
         config = self.config
         try:
-            await self._picows.start(config.host, config.port, ssl=self.ssl)
+            # A worker of --workers shares its port with the others.
+            reuse = {"reuse_port": True} if config.worker_id is not None else {}
+            await self._picows.start(config.host, config.port, ssl=self.ssl, **reuse)
         except OSError as exc:
             self.node.accepting = False
             await self.node.close()
@@ -81,7 +84,7 @@ class Server:
                 f"cannot listen on {config.host}:{config.port}: {_why(exc)}"
             ) from None
         self.port = self._picows.port
-        if config.api_key is not None and config.api_port is not None:
+        if config.api_key is not None and config.api_port is not None and _serves_api(config):
             api = HttpApi(
                 self.node.api,
                 api_key=config.api_key,
@@ -140,6 +143,8 @@ def serve(config: Config, app: App | None = None) -> int:
     """Run a server until SIGTERM/SIGINT, drain, and return the exit status (0)."""
     if config.transport == "granian":
         return _serve_granian(config, app)
+    if config.workers > 1 and config.worker_id is None:
+        return _supervise(config, app)
     import uvloop
 
     async def main() -> int:
@@ -178,9 +183,24 @@ def _serve_granian(config: Config, app: App | None) -> int:
     return serve_granian(config)
 
 
+def _serves_api(config: Config) -> bool:
+    """With --workers, worker 1 alone serves the HTTP API (it acts on the whole server)."""
+    return config.worker_id in (None, 1)
+
+
+def _supervise(config: Config, app: App | None) -> int:
+    """Workers import the App themselves: it must be named by ``config.app``."""
+    if app is not None and config.app is None and app.handlers:
+        raise ConfigError("workers > 1 needs the app as module:attr or file.py:attr")
+    from fastcomm.runners.supervisor import supervise
+
+    asyncio.run(_reach_broker(config))  # once, before any worker: one line, exit 2
+    return supervise(config)
+
+
 async def _reach_broker(config: Config) -> None:
     """Check that the broker ``config`` names answers (within ``broker_wait``) before
-    granian starts its workers; StartupError naming host:port if it does not."""
+    granian or the supervisor starts workers; StartupError naming host:port if not."""
     broker, _ = make_broker(None, config)
     try:
         await reach(broker, config.broker_wait)

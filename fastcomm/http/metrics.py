@@ -21,14 +21,20 @@ Exported (``_total`` is added to counters by the format):
 - ``fastcomm_inflight_handlers``, ``fastcomm_uptime_seconds``
 - ``fastcomm_broker_up`` (0 while a networked broker is unreachable)
 - ``fastcomm_routing_latency_seconds`` (histogram of one message in
-  ``router.sample_every``: decode, validation, handler, reply)
+  ``router.sample_every``: decode, validation, handler, reply; with
+  ``--workers``, of the worker that answers the scrape)
+
+With ``--workers`` the other families sum every worker's figures (as
+gathered by :mod:`fastcomm.node.workers`, up to about a second old), and
+``fastcomm_workers`` and ``fastcomm_worker_open_connections{worker}`` are
+added.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from itertools import accumulate
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.metrics_core import (
@@ -40,7 +46,7 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from fastcomm.http.types import Request, Response
-from fastcomm.node.status import broker_state
+from fastcomm.node.status import status_snapshot
 
 if TYPE_CHECKING:
     from fastcomm.node.node import Node
@@ -56,69 +62,67 @@ def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, doc, value=value)
 
 
-def _subscribers(node: Node) -> int:
-    hub = node.channels.hub
-    return sum(hub.subscribers(name) for name in list(hub.channels))
-
-
 class NodeCollector(Collector):
-    """Builds every fastcomm metric family from ``node``'s counters at scrape time."""
+    """Builds every fastcomm metric family at scrape time from ``node``'s status
+    figures (:func:`~fastcomm.node.status.status_snapshot`: plain counters; for a
+    worker of ``--workers``, summed over the whole server)."""
 
     def __init__(self, node: Node) -> None:
         self.node = node
 
     def collect(self) -> Iterator[Metric]:
         node = self.node
-        stats = node.stats
+        now = status_snapshot(node)
         yield _gauge("fastcomm_open_connections", "Open WebSocket connections.",
-                     len(node.connections))  # fmt: skip
+                     now["connections"])  # fmt: skip
         yield _counter("fastcomm_connections", "WebSocket connections accepted.",
-                       stats.connections_total)  # fmt: skip
-        yield _gauge("fastcomm_sessions", "Live sessions.", len(node.sessions))
-        stored = node.sessions.stored()
+                       now["connections_total"])  # fmt: skip
+        yield _gauge("fastcomm_sessions", "Live sessions.", now["sessions"])
+        stored = now["sessions_resumable"]
         if stored is not None:  # a store that cannot count its records has no gauge
             text = "Session records in the store (live sessions' included)."
             yield _gauge("fastcomm_sessions_resumable", text, stored)
-        yield _gauge("fastcomm_users", "Distinct users with a live session.",
-                     len(node.sessions.by_user))  # fmt: skip
+        yield _gauge("fastcomm_users", "Distinct users with a live session.", now["users"])
         yield _counter("fastcomm_messages_received", "Whole messages received.",
-                       stats.messages_in)  # fmt: skip
+                       now["messages_in"])  # fmt: skip
         routed = CounterMetricFamily(
             "fastcomm_messages_routed", "Messages routed, by request type.", labels=("type",)
         )
-        for kind, count in sorted(node.routed_counts().items()):
+        for kind, count in sorted(now["messages_by_type"].items()):
             routed.add_metric((kind,), count)
         yield routed
-        yield _counter("fastcomm_messages_sent", "Messages sent.", stats.messages_out)
+        yield _counter("fastcomm_messages_sent", "Messages sent.", now["messages_out"])
         errors = CounterMetricFamily(
             "fastcomm_errors", "Error replies by code, and closes by close code.", labels=("code",)
         )
-        for code, count in sorted(dict(stats.errors).items()):
+        for code, count in sorted(now["errors"].items()):
             errors.add_metric((code,), count)
         yield errors
         rejects = CounterMetricFamily(
             "fastcomm_handshake_rejects", "Upgrades refused, by HTTP status.", labels=("status",)
         )
-        for status, count in sorted(dict(stats.handshake_rejects).items()):
-            rejects.add_metric((str(status),), count)
+        for status, count in sorted(now["handshake_rejects"].items()):
+            rejects.add_metric((status,), count)
         yield rejects
         yield _counter("fastcomm_handshake_incomplete",
                        "Connections gone before their upgrade request was seen.",
-                       stats.handshake_incomplete)  # fmt: skip
+                       now["handshake_incomplete"])  # fmt: skip
         yield _counter("fastcomm_slow_consumers",
                        "Connections closed because their outbound buffer overflowed.",
-                       stats.slow_consumers)  # fmt: skip
+                       now["slow_consumers"])  # fmt: skip
         yield _gauge("fastcomm_channels", "Channels with at least one subscriber.",
-                     node.channels.hub.count())  # fmt: skip
+                     now["channels"])  # fmt: skip
         yield _gauge("fastcomm_channel_subscribers", "Subscriptions to channels on this node.",
-                     _subscribers(node))  # fmt: skip
+                     now["channel_subscribers"])  # fmt: skip
         yield _gauge("fastcomm_inflight_handlers", "Async handlers still running.",
-                     len(node.router.inflight))  # fmt: skip
+                     now["inflight_handlers"])  # fmt: skip
         yield _gauge("fastcomm_uptime_seconds", "Seconds since the node started.",
-                     stats.uptime)  # fmt: skip
+                     node.stats.uptime)  # fmt: skip
         yield _gauge("fastcomm_broker_up", "1 while the broker is reachable, else 0.",
-                     float(broker_state(node.broker)["up"]))  # fmt: skip
+                     float(now["broker"]["up"]))  # fmt: skip
         yield self._routing_latency()
+        if "workers" in now:
+            yield from _per_worker(now["workers"])
 
     def _routing_latency(self) -> HistogramMetricFamily:
         router = self.node.router
@@ -131,6 +135,16 @@ class NodeCollector(Collector):
             buckets=buckets,
             sum_value=router.latency_sum,
         )
+
+
+def _per_worker(lines: list[dict[str, Any]]) -> Iterator[Metric]:
+    yield _gauge("fastcomm_workers", "Workers whose figures this answer includes.", len(lines))
+    open_now = GaugeMetricFamily(
+        "fastcomm_worker_open_connections", "Open connections, by worker.", labels=("worker",)
+    )
+    for line in lines:
+        open_now.add_metric((str(line["worker"]),), line["connections"])
+    yield open_now
 
 
 def metrics_endpoint(node: Node) -> Callable[[Request], Response]:

@@ -26,9 +26,10 @@ from fastcomm.node.commands import (
     Disconnect,
     NodeInfo,
     Push,
+    Snapshot,
     Unsubscribe,
 )
-from fastcomm.node.status import status_snapshot
+from fastcomm.node.status import own_status, status_snapshot
 from fastcomm.protocol.channel_messages import Member
 from fastcomm.protocol.payload import payload_problem, to_payload
 from fastcomm.version import __version__
@@ -118,6 +119,8 @@ class ServerApi:
             return self._unsubscribe(command)
         if type(command) is ChannelCounts:
             return self._channels(command.pattern)
+        if type(command) is Snapshot:
+            return own_status(self.node) if command.server == self.node.config.server_id else None
         assert type(command) is Describe
         return msgspec.to_builtins(self.node_info())
 

@@ -97,15 +97,18 @@ class Cluster:
         return found
 
     # -- commands ----------------------------------------------------------------
-    async def ask(self, command: Command) -> list[Any]:
+    async def ask(self, command: Command, *, warn: bool = True) -> list[Any]:
         """``command``'s answers: this node's first, then those of the other listed
-        nodes that answered within ``timeout``."""
+        nodes that answered within ``timeout`` (a WARNING names how many did not,
+        or that the broker is unreachable, unless ``warn`` is False: a periodic
+        ask would repeat it)."""
         assert self.handle is not None
         mine = await self.local(command)
         try:
             peers = set(await self.handle.nodes()) - {self.uid}
         except Exception as exc:  # noqa: BLE001 - the broker is away: this node only
-            log.warning("the other nodes cannot be reached (%r): this node only", exc)
+            if warn:
+                log.warning("the other nodes cannot be reached (%r): this node only", exc)
             self.unanswered += 1
             return [mine]
         if not peers:
@@ -116,19 +119,21 @@ class Cluster:
             try:
                 await self.handle.send(encode(Ask(rid, self.uid, command)))
             except Exception as exc:  # noqa: BLE001 - as above
-                log.warning("the other nodes cannot be reached (%r): this node only", exc)
+                if warn:
+                    log.warning("the other nodes cannot be reached (%r): this node only", exc)
                 self.unanswered += 1
                 return [mine]
             try:
                 await asyncio.wait_for(asyncio.shield(survey.done), self.timeout)
             except TimeoutError:
                 self.unanswered += 1
-                log.warning(
-                    "%d node(s) did not answer a %s command within %.1f s",
-                    len(survey.peers),
-                    type(command).__name__.lower(),
-                    self.timeout,
-                )
+                if warn:
+                    log.warning(
+                        "%d node(s) did not answer a %s command within %.1f s",
+                        len(survey.peers),
+                        type(command).__name__.lower(),
+                        self.timeout,
+                    )
         finally:
             del self._waiting[rid]
         return [mine, *survey.values]

@@ -21,6 +21,7 @@ __all__ = [
     "Disconnect",
     "NodeInfo",
     "Push",
+    "Snapshot",
     "Takeover",
     "Unsubscribe",
     "decode",
@@ -62,15 +63,22 @@ class Describe(msgspec.Struct, tag="info", array_like=True):
     """This node's :class:`NodeInfo`."""
 
 
+class Snapshot(msgspec.Struct, tag="snapshot", array_like=True):
+    """This node's status document if it is a worker of the server ``server``
+    (the ``server_id`` of one supervisor's workers), else None."""
+
+    server: str
+
+
 class Takeover(msgspec.Struct, tag="takeover", array_like=True):
     """The session ``session`` was resumed on another node: close it here."""
 
     session: str
 
 
-Command = Push | Disconnect | Unsubscribe | ChannelCounts | Describe
+Command = Push | Disconnect | Unsubscribe | ChannelCounts | Describe | Snapshot
 """What a node may be asked; each answer is a count (ChannelCounts: a dict,
-Describe: a :class:`NodeInfo` as a dict)."""
+Describe: a :class:`NodeInfo` as a dict, Snapshot: a dict or None)."""
 
 
 class Ask(msgspec.Struct, tag="ask", array_like=True):

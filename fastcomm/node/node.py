@@ -34,6 +34,7 @@ from fastcomm.node.memory import MemoryReturn
 from fastcomm.node.opening import Opening
 from fastcomm.node.records import Records
 from fastcomm.node.sweep import sweep
+from fastcomm.node.workers import Workers
 from fastcomm.protocol.codec import Codec
 from fastcomm.protocol.messages import Resume
 from fastcomm.routing.router import Router
@@ -108,6 +109,7 @@ class Node:
             changed=self.records.changed,
         )
         self.cluster.handle = self.channels.broker
+        self.workers = Workers(self)  # the other workers of a --workers server
         for msg_type, route in self.channels.routes().items():
             router.add(msg_type, route)
         self.on_attach.append(self.channels.attached)
@@ -277,6 +279,7 @@ class Node:
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
+        self.workers.close()
         await self.channels.broker.close()  # this node's handle
         if self._owns_broker:
             await self.broker.close()

@@ -1,27 +1,36 @@
-"""The node's status document (``/status``, the HTTP API's ``info``)."""
+"""The node's status document (``/status``, the HTTP API's ``info``).
+
+A worker of ``--workers`` describes the whole server: its own figures
+summed with the other workers' last snapshots (:mod:`fastcomm.node.workers`).
+"""
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fastcomm.node.node import Node
 
-__all__ = ["broker_state", "status_snapshot"]
+__all__ = ["broker_state", "own_status", "status_snapshot"]
 
 
-def status_snapshot(node: Node) -> dict[str, Any]:
-    """The JSON document served at ``/status``."""
+def own_status(node: Node) -> dict[str, Any]:
+    """This node's own figures (what a worker sends the others)."""
     stats = node.stats
+    hub = node.channels.hub
     return {
         "status": "ready" if node.accepting else "draining",
+        "worker": node.config.worker_id,
+        "pid": os.getpid(),
         "uptime": round(stats.uptime, 3),
         "connections": len(node.connections),
         "connections_total": stats.connections_total,
         "sessions": len(node.sessions),
         "sessions_resumable": node.sessions.stored(),
         "users": len(node.sessions.by_user),
-        "channels": node.channels.hub.count(),
+        "channels": hub.count(),
+        "channel_subscribers": sum(hub.subscribers(name) for name in list(hub.channels)),
         "messages_in": stats.messages_in,
         "messages_out": stats.messages_out,
         "messages_by_type": node.routed_counts(),
@@ -32,6 +41,12 @@ def status_snapshot(node: Node) -> dict[str, Any]:
         "inflight_handlers": len(node.router.inflight),
         "broker": broker_state(node.broker),
     }
+
+
+def status_snapshot(node: Node) -> dict[str, Any]:
+    """The JSON document served at ``/status``: :func:`own_status`, or for a
+    worker, the whole server's (see :meth:`Workers.merged`)."""
+    return node.workers.merged(own_status(node))
 
 
 def broker_state(broker: object) -> dict[str, Any]:

@@ -4,7 +4,8 @@ Once per period it refills rate buckets, pings idle peers and drops dead
 ones; every third of ``presence_ttl`` it keeps this node's presence records
 alive; every ``session_checkpoint``, its sessions' records (with their
 current positions); every third of ``node_ttl``, its entry in the node
-registry; and after the broker came back from an outage, it writes its
+registry; with ``--workers``, the other workers' snapshots
+(:mod:`fastcomm.node.workers`); and after the broker came back from an outage, it writes its
 presence members and session records again.
 """
 
@@ -76,4 +77,5 @@ async def sweep(node: Node) -> None:
         if now >= announce_at:
             announce_at = now + config.node_ttl / 3
             node.router.spawn(node.cluster.announce(node.api.node_info()))
+        node.workers.refresh()
         node.memory.check(node.stats.slow_consumers, node.outbound.paused)

@@ -301,7 +301,7 @@ def fake_runtime(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Config, object]]
     runtime = types.ModuleType("fastcomm.server")
     runtime.serve = serve  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "fastcomm.server", runtime)
-    monkeypatch.setattr(cli, "configure_logging", lambda level, fmt: None)
+    monkeypatch.setattr(cli, "configure_logging", lambda level, fmt, worker=None: None)
     for key in [k for k in os.environ if k.startswith("FASTCOMM_")]:
         monkeypatch.delenv(key)
     monkeypatch.setattr(sys, "path", list(sys.path))  # load_app may prepend a directory

@@ -52,3 +52,18 @@ def test_bad_level_or_format_is_refused() -> None:
         configure_logging("loud", "text")
     with pytest.raises(ValueError):
         configure_logging("info", "xml")
+
+
+def test_a_worker_names_itself_on_every_line(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("info", "text", worker=2)
+    logging.getLogger("fastcomm.server").info("listening")
+    logging.getLogger("picows.server").warning("odd frame")
+    configure_logging("info", "json", worker=2)
+    logging.getLogger("fastcomm.server").info("again")
+    text, picows, line = capsys.readouterr().err.strip().splitlines()
+    assert text.endswith("INFO fastcomm.server: listening worker=2")
+    assert picows.endswith("odd frame worker=2")
+    assert json.loads(line)["worker"] == 2
+    configure_logging("info", "text")  # without a worker: no field
+    logging.getLogger("fastcomm.server").info("plain")
+    assert "worker" not in capsys.readouterr().err
