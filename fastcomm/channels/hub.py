@@ -84,8 +84,7 @@ class Hub:
             return None
         group = state.groups.get(conn.codec)
         if group is not None and conn in group:
-            stopped = state.stopped.get(conn) if state.stopped else None
-            return stopped or (state.epoch or "", state.offset)
+            return _sent(state, conn)
         entry = state.pending.get(conn)
         return None if entry is None else entry.position
 
@@ -237,9 +236,9 @@ class Hub:
             del group[conn]
             if not group:
                 del state.groups[conn.codec]
-            stopped = state.stopped.pop(conn, None) if state.stopped else None
-            position = stopped or (state.epoch or "", state.offset)
-            joined = True
+            position, joined = _sent(state, conn), True
+            if state.stopped:
+                state.stopped.pop(conn, None)
         else:
             entry = state.pending.pop(conn, None)
             if entry is None:
@@ -267,3 +266,10 @@ class Hub:
             await self.broker.unsubscribe(name)
         except Exception:
             log.exception("unsubscribing the node from channel %r failed", name)
+
+
+def _sent(state: ChannelState, conn: Connection) -> Position:
+    """The last publication sent to ``conn``, a live subscriber of ``state``'s channel:
+    the channel's, unless its send failed (then its own, kept at the failure)."""
+    stopped = state.stopped.get(conn) if state.stopped else None
+    return stopped or (state.epoch or "", state.offset)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from fastcomm.channels.broker import Control, Deliver
+from fastcomm.channels.handle import BoundHandle
 
 if TYPE_CHECKING:
     from fastcomm.channels.memory import MemoryBroker
@@ -45,29 +46,15 @@ class NodeBus:
             loop.call_soon(handle.receive, data)
 
 
-class MemoryHandle:
+class MemoryHandle(BoundHandle["MemoryBroker"]):
     """One node's view of a :class:`MemoryBroker` (a
     :class:`~fastcomm.channels.broker.BrokerHandle`)."""
 
     def __init__(
         self, broker: MemoryBroker, deliver: Deliver, uid: str, control: Control | None
     ) -> None:
-        self.broker = broker
-        self.deliver = deliver
-        self.uid = uid
-        self.control = control
-        self.channels: set[str] = set()
+        super().__init__(broker, deliver, uid, control)
         self.reconnects = 0  # nothing to lose: the broker is this process
-        self.publish = broker.publish
-        self.publish_event = broker.publish_event
-        self.history = broker.history
-        self.position = broker.position
-        self.presence_add = broker.presence_add
-        self.presence_remove = broker.presence_remove
-        self.presence_leave = broker.presence_leave
-        self.presence_keep = broker.presence_keep
-        self.presence = broker.presence
-        self.sessions = broker.sessions
 
     def __repr__(self) -> str:
         return f"<MemoryBroker handle {self.uid} subscribed={len(self.channels)}>"

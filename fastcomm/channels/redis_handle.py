@@ -6,6 +6,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from fastcomm.channels.broker import Control, Deliver
+from fastcomm.channels.handle import BoundHandle
 
 if TYPE_CHECKING:
     from fastcomm.channels.redis_broker import RedisBroker
@@ -19,7 +20,7 @@ CONTROL = " control"
 name holds one): ``CONTROL`` for broadcasts, ``CONTROL + " " + uid`` for one node."""
 
 
-class RedisHandle:
+class RedisHandle(BoundHandle["RedisBroker"]):
     """One node's view of a :class:`RedisBroker` (a
     :class:`~fastcomm.channels.broker.BrokerHandle`). It receives control messages
     from its first :meth:`announce` on."""
@@ -27,22 +28,8 @@ class RedisHandle:
     def __init__(
         self, broker: RedisBroker, deliver: Deliver, uid: str, control: Control | None
     ) -> None:
-        self.broker = broker
-        self.deliver = deliver
-        self.uid = uid
-        self.control = control
-        self.channels: set[str] = set()
+        super().__init__(broker, deliver, uid, control)
         self.listening = False
-        self.publish = broker.publish
-        self.publish_event = broker.publish_event
-        self.history = broker.history
-        self.position = broker.position
-        self.presence_add = broker.presence_add
-        self.presence_remove = broker.presence_remove
-        self.presence_leave = broker.presence_leave
-        self.presence_keep = broker.presence_keep
-        self.presence = broker.presence
-        self.sessions = broker.sessions
 
     def __repr__(self) -> str:
         return f"<RedisBroker handle {self.uid} subscribed={len(self.channels)}>"

@@ -84,18 +84,6 @@ class Cluster:
         except Exception as exc:  # noqa: BLE001 - the next heartbeat tries again
             log.warning("announcing the node failed: %r", exc)
 
-    async def nodes(self) -> dict[str, NodeInfo]:
-        """The nodes listed in the registry, by uid."""
-        assert self.handle is not None
-        listed = await self.handle.nodes()
-        found = {}
-        for uid, data in listed.items():
-            try:
-                found[uid] = msgspec.msgpack.decode(data, type=NodeInfo)
-            except msgspec.MsgspecError:
-                continue  # another kind of node: not one of ours
-        return found
-
     # -- commands ----------------------------------------------------------------
     async def ask(self, command: Command, *, warn: bool = True) -> list[Any]:
         """``command``'s answers: this node's first, then those of the other listed

@@ -52,19 +52,20 @@ class Records:
         live = self.node.connections
         await self._write([self._record(c) for c in changed if c in live and not c.closed])
 
+    def _welcomed(self) -> list[Connection]:
+        return [c for c in list(self.node.connections) if c.waiting is None and not c.closed]
+
     async def checkpoint(self) -> None:
         """Write the records of every live session with its current positions."""
-        conns = [c for c in list(self.node.connections) if c.waiting is None and not c.closed]
-        await self._write([self._record(c) for c in conns])
+        await self._write([self._record(c) for c in self._welcomed()])
 
     async def rewrite(self) -> None:
         """Write the records of every live session again, creating them (the store
         came back, maybe empty)."""
         node = self.node
-        for conn in [c for c in list(node.connections) if c.waiting is None and not c.closed]:
-            token, record = self._record(conn)
+        for conn in self._welcomed():
             try:
-                await node.sessions.store.save(token, record, node.sessions.ttl)
+                await node.sessions.save(conn.session, node.channels.positions(conn))
             except Exception as exc:  # noqa: BLE001 - lost again: the next return retries
                 log.warning("session store failed: %r", exc)
                 return

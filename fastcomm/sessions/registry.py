@@ -74,10 +74,14 @@ class SessionRegistry:
         await self.save(session)
         return Opened(session, True, record.node)
 
-    async def save(self, session: Session) -> None:
-        """Write the record of ``session`` as live on this node."""
+    async def save(
+        self, session: Session, positions: dict[str, tuple[str, int]] | None = None
+    ) -> None:
+        """Write the record of ``session`` as live on this node (with ``positions``,
+        default its own)."""
         if self.ttl > 0:
-            await self.store.save(session.resume_token, session.record(self.node), self.ttl)
+            record = session.record(self.node, positions)
+            await self.store.save(session.resume_token, record, self.ttl)
 
     def add(self, session: Session) -> None:
         self.live[session.id] = session

@@ -14,12 +14,16 @@ from typing import Any
 import pytest
 
 import fastcomm
+from fastcomm.channels.broker import Broker
+from fastcomm.channels.memory import MemoryBroker
+from fastcomm.channels.redis_broker import RedisBroker
 from fastcomm.loadgen.target import ChildServer, free_port
 from tests.traced import traced
 from tests.waiting import eventually
 
 __all__ = [
     "ServerProcess",
+    "brokers",
     "eventually",
     "free_port",
     "http_get",
@@ -27,6 +31,31 @@ __all__ = [
     "server_process",
     "status_of",
 ]
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def brokers(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[], Broker]]:
+    """``make()``: the broker of one more node: one MemoryBroker shared by the nodes, or
+    a RedisBroker per node (as separate processes have) on the session's redis-server.
+    A test module may name the classes to make in ``BROKER_CLASSES`` (memory, redis)."""
+    memory, redis = getattr(request.module, "BROKER_CLASSES", (MemoryBroker, RedisBroker))
+    made: list[Broker] = []
+    if request.param == "memory":
+        shared = memory()
+        made.append(shared)
+
+        def make() -> Broker:
+            return shared
+    else:
+        url = request.getfixturevalue("redis_url")
+
+        def make() -> Broker:
+            made.append(redis(url))
+            return made[-1]
+
+    yield make
+    for broker in made:
+        await broker.close()
 
 
 @asynccontextmanager

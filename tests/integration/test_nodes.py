@@ -16,12 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import pytest
 import websockets
 
 import fastcomm
 from fastcomm.channels.broker import Broker
-from fastcomm.channels.memory import MemoryBroker
 from fastcomm.channels.memory_nodes import MemoryHandle
 from fastcomm.channels.redis_broker import RedisBroker
 from fastcomm.sessions.memory_store import MemorySessionStore
@@ -44,28 +42,6 @@ def app_on(broker: Broker) -> fastcomm.App:
     app = with_users(fastcomm.App())
     app.use_broker(broker)
     return app
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def brokers(request: pytest.FixtureRequest) -> AsyncIterator[Make]:
-    """``make()``: the broker of one more node (the shared one, or one on the shared Redis)."""
-    made: list[Broker] = []
-    if request.param == "memory":
-        shared = MemoryBroker()
-        made.append(shared)
-
-        def make() -> Broker:
-            return shared
-    else:
-        url = request.getfixturevalue("redis_url")
-
-        def make() -> Broker:
-            made.append(RedisBroker(url))
-            return made[-1]
-
-    yield make
-    for broker in made:
-        await broker.close()
 
 
 async def record_of(server: fastcomm.Server, token: str) -> SessionRecord | None:

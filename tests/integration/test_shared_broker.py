@@ -7,10 +7,7 @@ RedisBroker per node (as separate processes have), all on one redis-server."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import Any
-
-import pytest
+from collections.abc import Callable
 
 import fastcomm
 from fastcomm.channels.broker import Broker
@@ -40,27 +37,7 @@ class CountingRedis(RedisBroker):
         await super().presence_keep(present, ttl)
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def brokers(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[], Any]]:
-    """``make()``: the broker of one more node (the shared one, or one on the shared Redis)."""
-    Keeps.count = 0
-    made: list[Broker] = []
-    if request.param == "memory":
-        shared = CountingMemory()
-        made.append(shared)
-
-        def make() -> Broker:
-            return shared
-    else:
-        url = request.getfixturevalue("redis_url")
-
-        def make() -> Broker:
-            made.append(CountingRedis(url))
-            return made[-1]
-
-    yield make
-    for broker in made:
-        await broker.close()
+BROKER_CLASSES = (CountingMemory, CountingRedis)  # what the ``brokers`` fixture makes
 
 
 def app_on(broker: Broker) -> fastcomm.App:
@@ -111,6 +88,7 @@ async def test_a_node_stopping_closes_only_its_handle(brokers: Callable[[], Brok
 async def test_a_dead_nodes_members_leave_presence_within_presence_ttl(
     brokers: Callable[[], Broker],
 ) -> None:
+    Keeps.count = 0
     rooms = (Namespace(pattern="room", join_leave=True),)
     options = {"presence_ttl": 0.4, "namespaces": rooms}  # kept every 0.13 s by live nodes
     async with (
