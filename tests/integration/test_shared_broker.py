@@ -96,9 +96,12 @@ async def test_a_dead_nodes_members_leave_presence_within_presence_ttl(
         running(app_on(brokers()), **options) as living,
     ):
         a, b = await Peer.connect(dying.url), await Peer.connect(living.url)
-        await a.subscribe("room")
+        # b first: a's join, published after a's reply, then surely reaches b (once).
         await b.subscribe("room")
-        assert (await b.recv())["type"] == "join"  # its own
+        assert (await b.recv())["session"] == b.session  # its own join
+        await a.subscribe("room")
+        joined = await b.recv()
+        assert (joined["type"], joined["session"]) == ("join", a.session)
 
         async def sessions() -> set[str]:
             return {m.session for m in await living.app.presence("room")}
